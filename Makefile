@@ -1,0 +1,28 @@
+# Two commands set everything up on a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: install
+	cd examples/quickstart && ../../$(VENV)/bin/sweep launch sweep.yaml
+
+test: install
+	$(VENV)/bin/ruff check sweeper tests benchmarks examples
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: install
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) .sweeps mlflow.db mlruns examples/*/.sweeps examples/*/mlflow.db examples/*/mlruns

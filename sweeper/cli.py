@@ -1,0 +1,162 @@
+"""The `sweep` command: parses argv and calls the API. Imports nothing heavy at start-up."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from .errors import SweepError
+
+STORAGE_HELP = "SQLAlchemy URL of the sweep storage [default: sqlite:///.sweeps/sweeps.db in this directory]"
+
+
+def _storage(url: str | None) -> str:
+    from .spec import default_storage
+
+    return url or default_storage(os.getcwd())
+
+
+def _fail(e: SweepError) -> None:
+    from .redact import mask
+
+    click.echo(f"error: {mask(str(e))}", err=True)
+    sys.exit(e.exit_code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SweepError as e:
+            _fail(e)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sweeper")
+def main() -> None:
+    """Hyperparameter sweeps from a Hydra YAML: Optuna search and early stopping, local workers,
+    every trial a nested MLflow run, resumable after any interruption."""
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.option("--storage", help=STORAGE_HELP)
+@click.option("--dry-run", is_flag=True, help="Print the resolved sweep, its space and grid size; run nothing.")
+@click.option("--resume", is_flag=True, help="Continue the sweep if one of this name exists.")
+def launch(file: str, overrides: tuple[str, ...], storage: str | None, dry_run: bool, resume: bool) -> None:
+    """Run the sweep in FILE; OVERRIDES are Hydra-style key=value (n_trials=40 search=random 'params.lr=...')."""
+    from .launcher import launch as run_launch
+
+    out = run_launch(file, list(overrides), storage=storage, dry_run=dry_run, resume=resume, echo=click.echo)
+    if isinstance(out, str):
+        click.echo(out)
+
+
+@main.command()
+@click.argument("name")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.option("--storage", help=STORAGE_HELP)
+def resume(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
+    """Continue sweep NAME from its storage (no YAML needed); budget overrides such as n_trials=100 extend it."""
+    from .launcher import resume as run_resume
+
+    run_resume(name, storage, list(overrides), echo=click.echo)
+
+
+@main.command("ls")
+@click.option("--storage", help=STORAGE_HELP)
+def ls_(storage: str | None) -> None:
+    """List the sweeps in the storage with their state and progress."""
+    from . import study as studies
+
+    st = studies.open_storage(_storage(storage))
+    rows = []
+    for s in st.get_all_studies():
+        import optuna
+
+        summ = studies.summary(optuna.load_study(study_name=s.study_name, storage=st))
+        done = summ["complete"] + summ["pruned"] + summ["failed"]
+        rows.append((summ["name"], summ["state"], f"{done}/{summ['n_trials']}", str(summ["running"]),
+                     str(summ["failed"]), "-" if summ["best_value"] is None else f"{summ['best_value']:.6g}"))
+    if not rows:
+        click.echo("no sweeps in this storage")
+        return
+    _table(("NAME", "STATE", "DONE", "RUNNING", "FAILED", "BEST"), rows)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@main.command()
+@click.argument("name")
+@click.option("--storage", help=STORAGE_HELP)
+def status(name: str, storage: str | None) -> None:
+    """Show the trials of sweep NAME: state, value, last step reached, params."""
+    from . import study as studies
+
+    st = studies.load(studies.open_storage(_storage(storage)), name)
+    summ = studies.summary(st)
+    click.echo(f"{name}: {summ['state']}, {summ['complete']} complete, {summ['pruned']} pruned, "
+               f"{summ['failed']} failed, {summ['interrupted']} interrupted, {summ['running']} running "
+               f"of n_trials={summ['n_trials']}")
+    rows = []
+    for t in st.get_trials(deepcopy=False):
+        state = t.state.name
+        if state == "FAIL" and t.user_attrs.get(studies.ATTR_INTERRUPTED):
+            state = "INTERRUPTED"
+        last = max(t.intermediate_values) if t.intermediate_values else None
+        note = str(t.user_attrs.get(studies.ATTR_ERROR, ""))[:80]
+        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        rows.append((str(t.number), state, "-" if t.value is None else f"{t.value:.6g}",
+                     "-" if last is None else str(last), "yes" if state == "PRUNED" else "", params, note))
+    _table(("TRIAL", "STATE", "VALUE", "LAST_STEP", "PRUNED", "PARAMS", "ERROR"), rows)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--storage", help=STORAGE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print {name, trial, value, params, run_id} as JSON.")
+def best(name: str, storage: str | None, as_json: bool) -> None:
+    """Show the best trial of sweep NAME and its MLflow run."""
+    import json
+
+    import yaml
+
+    from . import study as studies
+
+    st = studies.load(studies.open_storage(_storage(storage)), name)
+    b = studies.best_trial(st)
+    if b is None:
+        raise SweepError(f"sweep {name!r} has no complete trial yet")
+    run_id = None
+    parent = st.user_attrs.get(studies.ATTR_PARENT)
+    if parent:
+        from .tracking import child_run_id, tracking_uri
+
+        spec = yaml.safe_load(studies.spec_yaml(st) or "{}") or {}
+        uri = tracking_uri((spec.get("tracking") or {}).get("uri"), str(st.user_attrs.get("sweeper.workdir") or os.getcwd()))
+        try:
+            run_id = child_run_id(uri, parent, b.number)
+        except Exception as e:  # the view may be down; the study still answers
+            click.echo(f"warning: MLflow lookup failed: {str(e).splitlines()[0][:200]}", err=True)
+    out = {"name": name, "trial": b.number, "value": b.value, "params": b.params, "run_id": run_id}
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"best of {name}: trial {b.number}, value {b.value:.6g}, run {run_id or '-'}")
+    for k, v in b.params.items():
+        click.echo(f"  {k} = {v!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""The driver loop: the one writer of the study and the only client of the tracker.
+
+It asks Optuna for a trial the moment a slot is free (no batch barrier), hands it to a backend,
+answers the trial's reports with the pruner's verdict, and tells the study how the trial ended.
+Backends only place and run trials; everything that must survive a crash is written here, to the
+study, before MLflow hears of it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import SweepSpec
+from ..study import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF, counts
+from ..worker import tail
+from .events import Died, Done, Report
+
+ATTR_RETRIED = "sweeper.retried"  # a self-crash that was retried: its retry counts instead
+ATTR_ATTEMPT_ROOT = "sweeper.root"  # the first attempt's number: names the checkpoint directory
+
+
+@dataclass
+class Running:
+    trial: Any
+    number: int
+    params: dict[str, Any]
+    slot: int
+    started: float
+    deadline: float | None
+    root: int
+    attempt: int
+    last_step: int | None = None
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    reported_objective: bool = False
+
+
+@dataclass
+class Outcome:
+    state: str  # FINISHED | FAILED | KILLED
+    message: str = ""
+
+
+class Driver:
+    def __init__(self, spec: SweepSpec, study: Any, backend: Any, tracker: Any, progress: Any, pruner: Any) -> None:
+        self.spec = spec
+        self.study = study
+        self.backend = backend
+        self.tracker = tracker
+        self.progress = progress
+        self.pruner = pruner
+        self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed}
+        self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed}
+        self.metric = spec.objective.metric
+        self.maximize = spec.objective.goal == "maximize"
+        self.stop_requested = False
+        self.running: dict[int, Running] = {}  # slot -> trial
+        self.retry_queue: list[tuple[dict[str, Any], int, int, int]] = []  # params, retry_of, root, attempt
+        self.argv_template = self._argv_template()
+
+    # --- setup ---------------------------------------------------------------------------------
+    def _argv_template(self) -> list[str] | None:
+        if not self.spec.trial.command:
+            return None
+        argv = shlex.split(self.spec.trial.command)
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = sys.executable  # the sweep's interpreter, even when its venv is not activated
+        return argv
+
+    def _argv(self, params: dict[str, Any]) -> list[str]:
+        from ..worker import format_value
+
+        args = [f"{k}={format_value(v)}" for k, v in params.items()]
+        assert self.argv_template is not None
+        if "${args}" not in self.argv_template:
+            return [*self.argv_template, *args]
+        out: list[str] = []
+        for item in self.argv_template:
+            out.extend(args if item == "${args}" else [item])
+        return out
+
+    def _initial_state(self) -> None:
+        from optuna.trial import TrialState
+
+        trials = self.study.get_trials(deepcopy=False)
+        c = counts(trials)
+        self.finished = c.finished
+        self.failed = c.failed
+        self.complete = c.complete
+        self.pruned = c.pruned
+        retried = {int(t.user_attrs[ATTR_RETRY_OF]) for t in trials if ATTR_RETRY_OF in t.user_attrs}
+        for t in trials:
+            if t.state == TrialState.FAIL and t.number not in retried and (
+                    t.user_attrs.get(ATTR_INTERRUPTED) or t.user_attrs.get(ATTR_RETRIED)):
+                root = int(t.user_attrs.get(ATTR_ATTEMPT_ROOT, t.number))
+                attempt = int(t.user_attrs.get("sweeper.attempt", 0)) + (0 if t.user_attrs.get(ATTR_INTERRUPTED) else 1)
+                self.retry_queue.append((dict(t.params), t.number, root, attempt))
+        best = None
+        for t in trials:
+            if t.state == TrialState.COMPLETE and t.value is not None and (best is None or self._better(t.value, best.value)):
+                best = t
+        self.best_value = best.value if best else None
+        self.best_number = best.number if best else None
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.maximize else a < b
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        self._initial_state()
+        target = self.spec.n_trials or 0
+        free = list(range(self.backend.n))
+        too_many_failures = False
+        self.progress.start(target, self.finished, self.failed, self.best_value, self.best_number)
+        while True:
+            if self.stop_requested:
+                return self._interrupt()
+            if self.failed > self.spec.max_failures:
+                too_many_failures = True
+            while free and not too_many_failures and self.finished + len(self.running) < target:
+                self._launch(free.pop(0))
+            if not self.running:
+                break
+            for ev in self.backend.wait(timeout=0.2):
+                slot = self._handle(ev)
+                if slot is not None:
+                    free.append(slot)
+                    free.sort()
+            self._check_deadlines()
+            self.progress.tick(len(self.running))
+        if too_many_failures:
+            return Outcome("FAILED", f"stopped: {self.failed} trials failed, more than max_failures={self.spec.max_failures}")
+        if self.complete == 0:
+            return Outcome("FAILED", "no trial completed")
+        return Outcome("FINISHED")
+
+    def _launch(self, slot: int) -> None:
+        retry_of = None
+        if self.retry_queue:
+            params, retry_of, root, attempt = self.retry_queue.pop(0)
+            self.study.enqueue_trial({k: v for k, v in params.items() if k in self.dists},
+                                     user_attrs={ATTR_RETRY_OF: retry_of, ATTR_ATTEMPT_ROOT: root, "sweeper.attempt": attempt})
+            trial = self.study.ask(self.dists)
+        else:
+            trial = self.study.ask(self.dists)
+            root, attempt = trial.number, 0
+        number = trial.number
+        params = {**{k: trial.params[k] for k in self.dists}, **self.fixed}
+        ordered = {k: params[k] for k in self.spec.params}
+        sweep_dir = self.spec.sweep_dir
+        info = self.backend.slot_info(slot)
+        env = {"SWEEPER_SWEEP": self.spec.name, "SWEEPER_TRIAL": str(number),
+               "SWEEPER_CHECKPOINT_DIR": os.path.join(sweep_dir, "checkpoints", f"trial-{root}")}
+        task: dict[str, Any] = {
+            "number": number, "params": ordered, "env": env, "metric": self.metric,
+            "out_dir": os.path.join(sweep_dir, "trials", str(number)), "workdir": self.spec.workdir,
+            "wait_decision": self.pruner is not None,
+            "config_path": os.path.join(self.spec.base_dir, self.spec.trial.config) if self.spec.trial.config else None,
+        }
+        if self.argv_template is not None:
+            task["argv"] = self._argv(ordered)
+        else:
+            task["function"] = self.spec.trial.function
+        now = time.monotonic()
+        timeout = self.spec.trial.timeout
+        self.running[slot] = Running(trial, number, ordered, slot, now, now + timeout if timeout else None, root, attempt)
+        tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}
+        if retry_of is not None:
+            tags["trial.retry_of"] = str(retry_of)
+        self.tracker.trial_started(number, ordered, tags)
+        self.backend.submit(slot, task)
+        self.progress.trial_started(number, ordered)
+
+    def _handle(self, ev: Any) -> int | None:
+        r = self.running.get(ev.slot)
+        if r is None or r.number != ev.number:
+            return None
+        if isinstance(ev, Report):
+            self._on_report(r, ev)
+            return None
+        del self.running[ev.slot]
+        if isinstance(ev, Done):
+            self._on_done(r, ev.result)
+        elif isinstance(ev, Died):
+            error = ev.error
+            stderr = tail(os.path.join(self.spec.sweep_dir, "trials", str(r.number), "stderr.txt"))
+            if stderr:
+                error = f"{error}: {stderr}"
+            self._fail(r, error, interrupted=self.stop_requested)
+        return ev.slot
+
+    def _on_report(self, r: Running, ev: Report) -> None:
+        r.last_step, r.last_metrics = ev.step, ev.metrics
+        prune = False
+        value = ev.metrics.get(self.metric)
+        if value is not None and math.isfinite(value):
+            r.reported_objective = True
+            r.trial.report(value, ev.step)
+            if self.pruner is not None:
+                prune = r.trial.should_prune()
+        if self.pruner is not None:
+            self.backend.reply(ev.slot, prune)
+        self.tracker.trial_metrics(r.number, ev.step, ev.metrics)
+
+    def _on_done(self, r: Running, result: dict[str, Any]) -> None:
+        from optuna.trial import TrialState
+
+        r.last_step = result.get("last_step", r.last_step)
+        metrics: dict[str, float] = result.get("metrics") or {}
+        state = result["state"]
+        if state == "FAIL":
+            self._fail(r, result.get("error") or "failed", metrics=metrics)
+            return
+        if state == "PRUNED":
+            self.study.tell(r.trial, state=TrialState.PRUNED)
+            self.finished += 1
+            self.pruned += 1
+            self._finished_tracking(r, "PRUNED", "FINISHED", metrics)
+            self.progress.trial_finished(r.number, "PRUNED", None, self.best_value, self.best_number)
+            return
+        value = metrics.get(self.metric)
+        if value is None:
+            got = ", ".join(sorted(metrics)) or "nothing"
+            self._fail(r, f"the trial returned no value for objective metric {self.metric!r} (got: {got})", metrics=metrics)
+            return
+        if not math.isfinite(value):
+            self._fail(r, f"objective metric {self.metric!r} is {value}", metrics=metrics)
+            return
+        self.study.tell(r.trial, value)
+        self.finished += 1
+        self.complete += 1
+        tags: dict[str, str] = {}
+        if not r.reported_objective and self.pruner is not None:
+            tags["trial.warning"] = "never called sweeper.report: early stopping could not judge this trial"
+        self._finished_tracking(r, "COMPLETE", "FINISHED", metrics, tags)
+        improved = self.best_value is None or self._better(value, self.best_value)
+        if improved:
+            self.best_value, self.best_number = value, r.number
+            best_tags = {f"best.{k}": str(v) for k, v in r.params.items()}
+            best_tags["best.trial"] = str(r.number)
+            best_tags[f"best.{self.metric}"] = repr(value)
+            cfg = result.get("config_yaml") or _params_yaml(r.params)
+            self.tracker.best(self.finished, value, best_tags, cfg)
+        else:
+            assert self.best_value is not None
+            self.tracker.best(self.finished, self.best_value, None, None)
+        self.progress.trial_finished(r.number, "COMPLETE", value, self.best_value, self.best_number)
+
+    def _fail(self, r: Running, error: str, interrupted: bool = False, metrics: dict[str, float] | None = None) -> None:
+        from optuna.trial import TrialState
+
+        retry = not interrupted and r.attempt < self.spec.trial.retries
+        r.trial.set_user_attr(ATTR_ERROR, error[:2000])
+        if interrupted:
+            r.trial.set_user_attr(ATTR_INTERRUPTED, True)
+        if retry:
+            r.trial.set_user_attr(ATTR_RETRIED, True)
+        self.study.tell(r.trial, state=TrialState.FAIL)
+        if interrupted:
+            status = "KILLED"
+        else:
+            status = "FAILED"
+            if retry:
+                self.retry_queue.append((dict(r.params), r.number, r.root, r.attempt + 1))
+            else:
+                self.finished += 1
+                self.failed += 1
+        self._finished_tracking(r, "FAIL", status, metrics or {}, {"trial.error": error,
+                                **({"trial.interrupted": "true"} if interrupted else {})})
+        self.progress.trial_finished(r.number, "FAIL", None, self.best_value, self.best_number, error=error)
+
+    def _finished_tracking(self, r: Running, state: str, status: str, metrics: dict[str, float],
+                           extra: dict[str, str] | None = None) -> None:
+        tags = {"trial.state": state, "trial.last_step": "" if r.last_step is None else str(r.last_step), **(extra or {})}
+        step = r.last_step if r.last_step is not None else 0
+        self.tracker.trial_finished(r.number, status, metrics, step, tags,
+                                    os.path.join(self.spec.sweep_dir, "trials", str(r.number)))
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for slot, r in list(self.running.items()):
+            if r.deadline is not None and now > r.deadline:
+                r.deadline = None
+                self.backend.kill(slot, f"timed out after {self.spec.trial.timeout:g} s (trial.timeout)")
+
+    def _interrupt(self) -> Outcome:
+        for slot in list(self.running):
+            self.backend.kill(slot, "interrupted")
+        deadline = time.monotonic() + 5
+        while self.running and time.monotonic() < deadline:
+            for ev in self.backend.wait(timeout=0.2):
+                r = self.running.get(ev.slot)
+                if r is None or r.number != ev.number or isinstance(ev, Report):
+                    continue
+                del self.running[ev.slot]
+                if isinstance(ev, Done) and ev.result.get("state") in ("COMPLETE", "PRUNED"):
+                    self._on_done(r, ev.result)  # it made it: keep the result
+                else:
+                    self._fail(r, "interrupted", interrupted=True)
+        for r in list(self.running.values()):
+            self._fail(r, "interrupted", interrupted=True)
+        self.running.clear()
+        return Outcome("KILLED", "interrupted")
+
+
+def _params_yaml(params: dict[str, Any]) -> str:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({})
+    for k, v in params.items():
+        OmegaConf.update(cfg, k, v, force_add=True)
+    return OmegaConf.to_yaml(cfg)

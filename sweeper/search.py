@@ -1,0 +1,50 @@
+"""Search method → Optuna sampler: a small map, plus the checks Optuna only makes late."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from typing import Any
+
+from .config import SEARCH_METHODS, SweepSpec
+from .errors import SpecError
+from .space import grid_space
+
+# options our spec sets itself and the user must not pass again
+_RESERVED = {"seed", "search_space"}
+
+
+def _sampler_class(method: str) -> Any:
+    import optuna.samplers as s
+
+    return {"grid": s.GridSampler, "random": s.RandomSampler, "tpe": s.TPESampler,
+            "gp": s.GPSampler, "cmaes": s.CmaEsSampler}[method]
+
+
+def check(spec: SweepSpec) -> None:
+    """Fail at launch for what Optuna would only notice at trial 10 (GP without torch, ...)."""
+    method = spec.search.method
+    if method not in SEARCH_METHODS:
+        raise SpecError(spec.source, "search.method", f"unknown method {method!r} (allowed: {', '.join(SEARCH_METHODS)})")
+    if method == "gp" and importlib.util.find_spec("torch") is None:
+        raise SpecError(spec.source, "search", "method 'gp' needs PyTorch: pip install torch (or use search=tpe)")
+    if method == "cmaes" and importlib.util.find_spec("cmaes") is None:
+        raise SpecError(spec.source, "search", "method 'cmaes' needs the cmaes package: pip install cmaes")
+    if method == "grid":
+        grid_space(spec.params, spec.source)
+    allowed = sorted(set(inspect.signature(_sampler_class(method)).parameters) - _RESERVED)
+    for k in spec.search.options:
+        if k not in allowed:
+            raise SpecError(spec.source, f"search.{k}", f"unknown option for method {method!r} (allowed: {', '.join(allowed)})")
+
+
+def make_sampler(spec: SweepSpec) -> Any:
+    check(spec)
+    cls = _sampler_class(spec.search.method)
+    kwargs = dict(spec.search.options)
+    if spec.search.method == "grid":
+        kwargs["search_space"] = grid_space(spec.params, spec.source)
+    try:
+        return cls(seed=spec.seed, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise SpecError(spec.source, "search", f"{spec.search.method}: {e}") from None

@@ -1,0 +1,171 @@
+"""The Optuna study: the single source of truth for a sweep.
+
+Everything a resume needs lives here: the resolved sweep definition (study user attrs), each
+trial's params, state, intermediate values and, for failures, why. Optuna is imported only here
+and in search/early_stop; SQLite gets WAL journaling so `sweep status` can read while a sweep writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SweepError
+from .redact import mask
+
+ATTR_SPEC = "sweeper.spec"  # the resolved sweep as YAML (secrets masked, interpolations kept)
+ATTR_PARENT = "sweeper.parent_run_id"
+ATTR_ERROR = "sweeper.error"
+ATTR_INTERRUPTED = "sweeper.interrupted"
+ATTR_RETRY_OF = "sweeper.retry_of"
+
+
+class StorageError(SweepError):
+    pass
+
+
+def _quiet() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_storage(url: str, create_dirs: bool = False) -> Any:
+    """An RDBStorage for `url`, or a one-line StorageError; creates nothing when it fails."""
+    import sqlalchemy
+
+    _quiet()
+    from optuna.storages import RDBStorage
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:
+        raise StorageError(f"storage: {mask(url)!r} is not an SQLAlchemy URL (e.g. sqlite:///sweeps.db)") from None
+    engine_kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path and path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                if not create_dirs:
+                    raise StorageError(f"storage: folder {folder} of {mask(url)} does not exist")
+                os.makedirs(folder, exist_ok=True)
+            fresh = not os.path.exists(path)
+            if fresh and not create_dirs:
+                raise StorageError(f"storage: no sweep storage at {mask(url)} (nothing has been launched there)")
+            if fresh:
+                import sqlite3
+
+                with sqlite3.connect(path) as db:  # WAL: readers never block the one writer
+                    db.execute("PRAGMA journal_mode=WAL")
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    try:
+        return RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=False)
+    except Exception as e:
+        msg = " ".join(str(e).split("\n")[0].split())
+        raise StorageError(f"storage: cannot open {mask(url)}: {mask(msg)[:300]}") from None
+
+
+def study_names(storage: Any) -> list[str]:
+    return [s.study_name for s in storage.get_all_studies()]
+
+
+def exists(storage: Any, name: str) -> bool:
+    import optuna
+
+    try:
+        storage.get_study_id_from_name(name)
+        return True
+    except KeyError:
+        return False
+    except optuna.exceptions.OptunaError:
+        return False
+
+
+def create(storage: Any, name: str, direction: str, sampler: Any, pruner: Any, definition_yaml: str) -> Any:
+    import optuna
+
+    study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
+                                pruner=pruner or optuna.pruners.NopPruner())
+    study.set_user_attr(ATTR_SPEC, definition_yaml)
+    return study
+
+
+def load(storage: Any, name: str, sampler: Any = None, pruner: Any = None) -> Any:
+    import optuna
+
+    if not exists(storage, name):
+        known = ", ".join(study_names(storage)) or "none"
+        raise SweepError(f"no sweep named {name!r} in this storage (known: {known})")
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler,
+                             pruner=pruner or optuna.pruners.NopPruner())
+
+
+@dataclass
+class Counts:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0  # failed by their own error: counted in n_trials
+    interrupted: int = 0  # cut off by an interruption: not counted, re-run
+    running: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Trials that count towards n_trials."""
+        return self.complete + self.pruned + self.failed
+
+
+def is_interrupted(trial: Any) -> bool:
+    return bool(trial.user_attrs.get(ATTR_INTERRUPTED))
+
+
+def counts(trials: list[Any]) -> Counts:
+    from optuna.trial import TrialState
+
+    c = Counts()
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            c.complete += 1
+        elif t.state == TrialState.PRUNED:
+            c.pruned += 1
+        elif t.state == TrialState.FAIL:
+            if is_interrupted(t):
+                c.interrupted += 1
+            else:
+                c.failed += 1
+        elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+            c.running += 1
+    return c
+
+
+def best_trial(study: Any) -> Any | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def spec_yaml(study: Any) -> str:
+    return str(study.user_attrs.get(ATTR_SPEC, ""))
+
+
+def summary(study: Any) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    c = counts(trials)
+    best = best_trial(study)
+    import yaml
+
+    spec = yaml.safe_load(spec_yaml(study) or "{}") or {}
+    state = str(study.user_attrs.get("sweeper.state", "RUNNING" if c.running else "UNKNOWN"))
+    return {"name": study.study_name, "state": state, "n_trials": spec.get("n_trials"), "complete": c.complete,
+            "pruned": c.pruned, "failed": c.failed, "interrupted": c.interrupted, "running": c.running,
+            "best_value": best.value if best else None, "best_trial": best.number if best else None,
+            "direction": study.direction.name.lower()}
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False, default=str)

@@ -1,0 +1,289 @@
+"""MLflow, behind one module: a parent run per sweep, a nested child run per trial.
+
+All MLflow calls happen on one background thread that owns the client, fed by a queue, so the
+driver never waits on a tracking server and calls are batched (one `log_batch` per finished
+trial). MLflow is the view: if it fails, trials go on and the study keeps the truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import queue
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from .config import SweepSpec
+from .redact import mask
+
+log = logging.getLogger("sweeper.tracking")
+_PARAM_MAX = 6000
+_TAG_MAX = 5000
+
+
+def tracking_uri(spec_uri: str | None, workdir: str) -> str:
+    """The spec's URI, else MLFLOW_TRACKING_URI, else a SQLite store in the working directory."""
+    return spec_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.join(workdir, 'mlflow.db')}"
+
+
+def ui_hint(uri: str) -> str:
+    if uri.startswith(("http://", "https://")):
+        return f"open {mask(uri)}"
+    return f"mlflow ui --backend-store-uri {mask(uri)}"
+
+
+def _git(workdir: str) -> dict[str, str]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workdir, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return {}
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=workdir, capture_output=True, text=True, timeout=5)
+        return {"git.commit": commit.stdout.strip(), "git.dirty": str(bool(dirty.stdout.strip())).lower()}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python.version": platform.python_version(), "host": socket.gethostname()}
+    for pkg in ("sweeper", "optuna", "mlflow", "hydra-core", "omegaconf", "ray", "torch"):
+        try:
+            out[f"version.{pkg}"] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+class Tracker:
+    """The one MLflow writer. Methods enqueue and return at once; `close` drains the queue."""
+
+    def __init__(self, spec: SweepSpec, parent_run_id: str | None = None) -> None:
+        self.spec = spec
+        self.uri = tracking_uri(spec.tracking.uri, spec.workdir)
+        self.experiment = spec.tracking.experiment or spec.name
+        self.parent: Future[str] = Future()
+        self._resume_parent = parent_run_id
+        self._q: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._runs: dict[int, str] = {}
+        self._pending_params: dict[int, list[Any]] = {}
+        self._errors = 0
+        self._thread = threading.Thread(target=self._loop, name="sweeper-mlflow", daemon=True)
+        self._thread.start()
+
+    # --- the driver's side -------------------------------------------------------------------
+    def sweep_started(self, settings: dict[str, Any]) -> None:
+        self._q.put(("sweep_started", settings))
+
+    def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self._q.put(("trial_started", number, params, tags))
+
+    def trial_metrics(self, number: int, step: int, metrics: dict[str, float]) -> None:
+        self._q.put(("trial_metrics", number, step, metrics, int(time.time() * 1000)))
+
+    def trial_finished(self, number: int, status: str, metrics: dict[str, float], step: int,
+                       tags: dict[str, str], out_dir: str | None) -> None:
+        self._q.put(("trial_finished", number, status, metrics, step, tags, out_dir, int(time.time() * 1000)))
+
+    def best(self, step: int, value: float, tags: dict[str, str] | None, config_yaml: str | None) -> None:
+        self._q.put(("best", step, value, tags, config_yaml, int(time.time() * 1000)))
+
+    def sweep_tags(self, tags: dict[str, str]) -> None:
+        self._q.put(("sweep_tags", tags))
+
+    def close(self, state: str, timeout: float = 120.0) -> None:
+        """Set the parent's final state and wait for every queued write."""
+        self._q.put(("sweep_finished", state))
+        self._q.put(None)
+        self._thread.join(timeout)
+
+    @property
+    def errors(self) -> int:
+        return self._errors
+
+    # --- the MLflow thread -------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            self._connect()
+        except Exception as e:  # the sweep goes on without tracking; the study keeps everything
+            self._errors += 1
+            msg = mask(" ".join(str(e).split()))[:300]
+            log.warning("MLflow at %s is unavailable (%s); trials continue, results stay in the study", mask(self.uri), msg)
+            if not self.parent.done():
+                self.parent.set_exception(e)
+            while self._q.get() is not None:
+                pass
+            return
+        best_cfg: str | None = None
+        last_cfg_upload = 0.0
+        while True:
+            item = self._q.get()
+            batch = [item]
+            while True:  # drain what is queued so parent updates go in one call
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            parent_metrics: list[Any] = []
+            parent_tags: dict[str, str] = {}
+            stop = False
+            for op in batch:
+                if op is None:
+                    stop = True
+                    continue
+                try:
+                    if op[0] == "best":
+                        _, step, value, tags, cfg, ts = op
+                        parent_metrics.append(self._metric(f"best_{self.spec.objective.metric}", value, ts, step))
+                        parent_tags.update(tags or {})
+                        if cfg is not None:
+                            best_cfg = cfg
+                    elif op[0] == "sweep_finished":
+                        self._flush_parent(parent_metrics, parent_tags)
+                        parent_metrics, parent_tags = [], {}
+                        if best_cfg is not None:
+                            self._upload_best(best_cfg)
+                            best_cfg = None
+                        self._finish_sweep(op[1])
+                    else:
+                        getattr(self, "_" + op[0])(*op[1:])
+                except Exception as e:
+                    self._errors += 1
+                    log.warning("MLflow write failed (%s): %s", op[0], mask(" ".join(str(e).split()))[:300])
+            try:
+                self._flush_parent(parent_metrics, parent_tags)
+                self._flush_params()
+                if best_cfg is not None and (stop or time.monotonic() - last_cfg_upload > 2.0):
+                    self._upload_best(best_cfg)
+                    best_cfg, last_cfg_upload = None, time.monotonic()
+            except Exception as e:
+                self._errors += 1
+                log.warning("MLflow write failed: %s", mask(" ".join(str(e).split()))[:300])
+            if stop:
+                return
+
+    def _connect(self) -> None:
+        import warnings
+
+        warnings.filterwarnings("ignore", message=".*noload.*")
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self._mlflow = mlflow
+        self.client = MlflowClient(tracking_uri=self.uri)
+        exp = self.client.get_experiment_by_name(self.experiment)
+        if exp is None:
+            artifact_location = None
+            if self.uri.startswith("sqlite:///"):
+                db = self.uri[len("sqlite:///"):]
+                artifact_location = "file://" + os.path.join(os.path.dirname(os.path.abspath(db)), "mlruns")
+            exp_id = self.client.create_experiment(self.experiment, artifact_location=artifact_location)
+        else:
+            exp_id = exp.experiment_id
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp_id)
+        self.experiment_id = exp_id
+        if self._resume_parent:
+            self.parent_id = self._resume_parent
+            self.client.update_run(self.parent_id, status="RUNNING")
+            self.client.set_tag(self.parent_id, "sweep.state", "RUNNING")
+        else:
+            run = self.client.create_run(exp_id, run_name=self.spec.name,
+                                         tags={"sweep.name": self.spec.name, "sweep.state": "RUNNING"})
+            self.parent_id = run.info.run_id
+        self.parent.set_result(self.parent_id)
+
+    def _metric(self, key: str, value: float, ts: int, step: int) -> Any:
+        from mlflow.entities import Metric
+
+        return Metric(key, float(value), ts, int(step))
+
+    def _sweep_started(self, settings: dict[str, Any]) -> None:
+        from mlflow.entities import Param, RunTag
+
+        if self._resume_parent:
+            self.client.log_text(self.parent_id, self.spec.resolved_yaml, "sweep.yaml")
+            return
+        params = [Param(k, mask(str(v))[:_PARAM_MAX]) for k, v in settings.items()]
+        tags = {**_versions(), **_git(self.spec.workdir), "sweep.file": self.spec.source}
+        self.client.log_batch(self.parent_id, params=params, tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.log_text(self.parent_id, self.spec.resolved_yaml, "sweep.yaml")
+
+    def _sweep_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.parent_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def _trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        all_tags = {"mlflow.parentRunId": self.parent_id, "trial.number": str(number), "trial.state": "RUNNING",
+                    "sweep.name": self.spec.name, **tags}
+        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=all_tags)
+        self._runs[number] = run.info.run_id
+        self._pending_params[number] = [Param(k, mask(str(v))[:_PARAM_MAX]) for k, v in params.items()]
+
+    def _flush_params(self) -> None:
+        for number in list(self._pending_params):
+            self.client.log_batch(self._runs[number], params=self._pending_params.pop(number))
+
+    def _trial_metrics(self, number: int, step: int, metrics: dict[str, float], ts: int) -> None:
+        run_id = self._runs[number]
+        params = self._pending_params.pop(number, [])
+        self.client.log_batch(run_id, metrics=[self._metric(k, v, ts, step) for k, v in metrics.items()],
+                              params=params)
+
+    def _trial_finished(self, number: int, status: str, metrics: dict[str, float], step: int,
+                        tags: dict[str, str], out_dir: str | None, ts: int) -> None:
+        from mlflow.entities import RunTag
+
+        run_id = self._runs.get(number)
+        if run_id is None:
+            return
+        params = self._pending_params.pop(number, [])
+        clean_tags = [RunTag(k, mask(str(v))[:_TAG_MAX]) for k, v in tags.items()]
+        self.client.log_batch(run_id, metrics=[self._metric(k, v, ts, step) for k, v in metrics.items()],
+                              params=params, tags=clean_tags)
+        if out_dir:
+            for name in ("stdout.txt", "stderr.txt"):
+                path = os.path.join(out_dir, name)
+                if os.path.exists(path) and os.path.getsize(path) > 0:
+                    self.client.log_artifact(run_id, path)
+        self.client.set_terminated(run_id, status=status, end_time=ts)
+
+    def _flush_parent(self, metrics: list[Any], tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        if metrics or tags:
+            self.client.log_batch(self.parent_id, metrics=metrics,
+                                  tags=[RunTag(k, mask(str(v))[:_TAG_MAX]) for k, v in tags.items()])
+
+    def _upload_best(self, config_yaml: str) -> None:
+        self.client.log_text(self.parent_id, config_yaml, "best_config.yaml")
+
+    def _finish_sweep(self, state: str) -> None:
+        self.client.set_tag(self.parent_id, "sweep.state", state)
+        status = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"}.get(state, "FINISHED")
+        self.client.set_terminated(self.parent_id, status=status)
+
+
+def child_run_id(uri: str, parent_run_id: str, number: int) -> str | None:
+    """Look up a trial's child run (the view) for `sweep best`."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*noload.*")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.`trial.number` = '{number}'",
+                              max_results=10)
+    finished = [r for r in runs if r.info.status == "FINISHED"] or runs
+    return finished[0].info.run_id if finished else None
+
