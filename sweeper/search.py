@@ -14,10 +14,25 @@ from .space import grid_space
 _RESERVED = {"seed", "search_space"}
 
 
+def _grid_class() -> Any:
+    from optuna.samplers import GridSampler
+
+    class Grid(GridSampler):  # type: ignore[misc]
+        """GridSampler without its `study.stop()`: our driver counts n_trials itself, and stop()
+        raises outside `study.optimize` (it also re-reads every trial after each one)."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return Grid
+
+
 def _sampler_class(method: str) -> Any:
     import optuna.samplers as s
 
-    return {"grid": s.GridSampler, "random": s.RandomSampler, "tpe": s.TPESampler,
+    if method == "grid":
+        return _grid_class()
+    return { "random": s.RandomSampler, "tpe": s.TPESampler,
             "gp": s.GPSampler, "cmaes": s.CmaEsSampler}[method]
 
 
@@ -35,7 +50,7 @@ def check(spec: SweepSpec) -> None:
     allowed = sorted(set(inspect.signature(_sampler_class(method)).parameters) - _RESERVED)
     for k in spec.search.options:
         if k not in allowed:
-            raise SpecError(spec.source, f"search.{k}", f"unknown option for method {method!r} (allowed: {', '.join(allowed)})")
+            raise SpecError(spec.source, f"search.{k}", f"unknown option for method {method!r} (allowed: {', '.join(allowed) or 'none'})")
 
 
 def make_sampler(spec: SweepSpec) -> Any:

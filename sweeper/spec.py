@@ -39,6 +39,7 @@ SECTION_KEYS = {
     "tracking": ("uri", "experiment"),
     "resources": ("cpus", "gpus"),
 }
+SELECTOR = {"search": "method", "early_stop": "type", "backend": "type"}
 _ARGS = "${args}"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 CLI = "command line"
@@ -105,7 +106,8 @@ def _split_overrides(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
         if bare.startswith("params."):
             params[bare[len("params."):]] = value
         elif bare in GROUP_DEFAULTS:
-            to_hydra.append(f"{bare}={value}")
+            # the choice wins over a selector key written in the file's own section
+            to_hydra += [f"{bare}={value}", f"++{bare}.{SELECTOR[bare]}={value}"]
         elif key.startswith("~"):
             to_hydra.append(ov)
         else:
@@ -123,7 +125,14 @@ def _defaults_with_groups(raw: Any, src: str) -> list[Any]:
                 named.add(str(k).replace("override ", "").strip())
         elif isinstance(entry, str) and entry != "_self_":
             named.add(entry.split("/")[0].split("@")[0])
-    missing = [{g: v} for g, v in GROUP_DEFAULTS.items() if g not in named]
+    missing = []
+    for group, default in GROUP_DEFAULTS.items():
+        if group in named:
+            continue
+        section = raw.get(group)
+        chosen = section.get(SELECTOR[group]) if hasattr(section, "get") else None
+        # `search: {method: grid}` written without a defaults entry selects that group option
+        missing.append({group: chosen if isinstance(chosen, str) and chosen in group_options(group) else default})
     idx = defaults.index("_self_") if "_self_" in defaults else 0
     out = defaults[:idx] + missing + defaults[idx:]
     if "_self_" not in out:

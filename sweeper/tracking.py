@@ -37,6 +37,16 @@ def ui_hint(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {mask(uri)}"
 
 
+def quiet_mlflow() -> None:
+    """MLflow logs its DB migrations at INFO and SQLAlchemy warns about `noload`: neither helps a user."""
+    import warnings
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    warnings.filterwarnings("ignore", message=".*noload.*")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _git(workdir: str) -> dict[str, str]:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workdir, capture_output=True, text=True, timeout=5)
@@ -168,13 +178,9 @@ class Tracker:
                 return
 
     def _connect(self) -> None:
-        import warnings
-
-        warnings.filterwarnings("ignore", message=".*noload.*")
-        import mlflow
+        quiet_mlflow()
         from mlflow.tracking import MlflowClient
 
-        self._mlflow = mlflow
         self.client = MlflowClient(tracking_uri=self.uri)
         exp = self.client.get_experiment_by_name(self.experiment)
         if exp is None:
@@ -274,9 +280,7 @@ class Tracker:
 
 def child_run_id(uri: str, parent_run_id: str, number: int) -> str | None:
     """Look up a trial's child run (the view) for `sweep best`."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*noload.*")
+    quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)

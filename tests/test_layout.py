@@ -1,0 +1,138 @@
+"""`sweep launch` end to end, against a real MLflow server and against the embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import mlflow
+import optuna
+import yaml
+from conftest import run_cli, write
+
+SWEEP = """
+defaults:
+  - search: tpe
+  - _self_
+name: layout
+objective: {metric: loss, goal: minimize}
+params:
+  x: interval(-5.0, 5.0)
+  y: choice(-1, 0, 1)
+  lr: tag(log, interval(1e-4, 1e-1))
+  epochs: 3
+trial:
+  function: objectives:quadratic
+n_trials: 8
+workers: 2
+seed: 7
+storage: sqlite:///study.db
+tracking: {uri: URI}
+"""
+
+
+def runs_of(client, name):
+    exp = client.get_experiment_by_name(name)
+    assert exp is not None, f"no experiment {name}"
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, kids
+
+
+def test_layout_on_a_real_tracking_server(workdir, mlflow_server):
+    write(workdir / "sweep.yaml", SWEEP.replace("URI", mlflow_server))
+    p = run_cli(["launch", "sweep.yaml"], workdir, check=True)
+    assert "best loss=" in p.stdout and f"open {mlflow_server}" in p.stdout
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    parents, kids = runs_of(client, "layout")
+    assert len(parents) == 1 and len(kids) == 8
+    parent = parents[0]
+    assert parent.info.run_name == "layout" and parent.info.status == "FINISHED"
+    tags, params = parent.data.tags, parent.data.params
+    assert tags["sweep.name"] == "layout" and tags["sweep.state"] == "FINISHED"
+    assert params["search.method"] == "tpe" and params["n_trials"] == "8" and params["workers"] == "2"
+    assert params["early_stop.type"] == "none" and params["space.lr"] == "tag(log, interval(1e-4, 1e-1))"
+    for key in ("python.version", "host", "version.optuna", "version.mlflow"):
+        assert tags.get(key), key
+
+    study = optuna.load_study(study_name="layout", storage="sqlite:///study.db")
+    assert len(study.trials) == 8 and all(t.state.name == "COMPLETE" for t in study.trials)
+    by_number = {int(k.data.tags["trial.number"]): k for k in kids}
+    assert sorted(by_number) == list(range(8))
+    for t in study.trials:
+        k = by_number[t.number]
+        assert k.info.run_name == f"trial-{t.number}" and k.info.status == "FINISHED"
+        assert k.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert k.data.tags["trial.state"] == "COMPLETE" and k.data.tags["trial.last_step"] == ""
+        assert k.data.tags["worker.gpus"] == "" and int(k.data.tags["worker.pid"]) > 0 and k.data.tags["worker.host"]
+        assert float(k.data.params["x"]) == t.params["x"] and k.data.params["epochs"] == "3"
+        assert math.isclose(k.data.metrics["loss"], t.value) and "aux" in k.data.metrics
+        arts = {a.path for a in client.list_artifacts(k.info.run_id)}
+        assert {"stdout.txt", "stderr.txt"} <= arts
+        out = client.download_artifacts(k.info.run_id, "stdout.txt", str(workdir))
+        assert "training x=" in open(out).read()
+
+    best = study.best_trial
+    assert math.isclose(parent.data.metrics["best_loss"], best.value)
+    assert parent.data.tags["best.trial"] == str(best.number)
+    assert math.isclose(float(parent.data.tags["best.x"]), best.params["x"])
+    hist = sorted(client.get_metric_history(parent.info.run_id, "best_loss"), key=lambda m: m.step)
+    assert [m.step for m in hist] == list(range(1, 9))
+    assert all(b.value <= a.value for a, b in zip(hist, hist[1:], strict=False))
+    arts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"sweep.yaml", "best_config.yaml"} <= arts
+    best_cfg = yaml.safe_load(open(client.download_artifacts(parent.info.run_id, "best_config.yaml", str(workdir))))
+    assert best_cfg["x"] == best.params["x"] and best_cfg["epochs"] == 3
+    stored = yaml.safe_load(open(client.download_artifacts(parent.info.run_id, "sweep.yaml", str(workdir))))
+    assert stored["name"] == "layout" and stored["params"]["x"] == "interval(-5.0, 5.0)"
+
+    b = json.loads(run_cli(["best", "layout", "--json", "--storage", "sqlite:///study.db"], workdir, check=True).stdout)
+    assert b == {"name": "layout", "trial": best.number, "value": best.value, "params": best.params,
+                 "run_id": by_number[best.number].info.run_id}
+
+
+def test_embedded_defaults_need_no_setup(workdir):
+    text = SWEEP.replace("storage: sqlite:///study.db\n", "").replace("tracking: {uri: URI}\n", "")
+    write(workdir / "sweep.yaml", text.replace("n_trials: 8", "n_trials: 4"))
+    p = run_cli(["launch", "sweep.yaml"], workdir, check=True)
+    assert (workdir / ".sweeps" / "sweeps.db").exists() and (workdir / "mlflow.db").exists()
+    assert f"mlflow ui --backend-store-uri sqlite:///{workdir}/mlflow.db" in p.stdout
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    parents, kids = runs_of(client, "layout")
+    assert len(parents) == 1 and len(kids) == 4
+    ls = run_cli(["ls"], workdir, check=True).stdout
+    assert "layout" in ls and "FINISHED" in ls and "4/4" in ls
+    st = run_cli(["status", "layout"], workdir, check=True).stdout
+    assert st.count("COMPLETE") == 4
+    # the same name again is refused and points to resume, creating nothing
+    again = run_cli(["launch", "sweep.yaml"], workdir)
+    assert again.returncode != 0 and "sweep resume layout" in again.stderr
+    assert len(runs_of(client, "layout")[1]) == 4
+
+
+def test_trial_config_is_composed_with_hydra(workdir):
+    (workdir / "train_conf").mkdir()
+    write(workdir / "train_conf" / "base.yaml", "optim: {lr: 0.1}\nmodel: {layers: 2}\ndata: {name: digits}\n")
+    write(workdir / "sweep.yaml", """
+name: nested
+objective: {metric: loss}
+params:
+  optim.lr: choice(0.5, 1.0)
+  model.layers: choice(1, 3)
+trial: {function: objectives:with_config, config: train_conf/base.yaml}
+n_trials: 4
+search: {method: grid}
+""")
+    run_cli(["launch", "sweep.yaml"], workdir, check=True)
+    study = optuna.load_study(study_name="nested", storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
+    values = sorted(t.value for t in study.trials)
+    assert values == [0.5, 1.0, 1.5, 3.0]  # every grid point once, config keys overridden
+
+
+def test_plain_lines_without_a_terminal_and_dry_run(workdir):
+    write(workdir / "sweep.yaml", SWEEP.replace("storage: sqlite:///study.db\n", "").replace("tracking: {uri: URI}\n", ""))
+    dry = run_cli(["launch", "sweep.yaml", "--dry-run", "search=grid", "params.x=choice(1,2)", "params.lr=choice(0.1,0.01)"],
+                  workdir, check=True).stdout
+    assert "grid size: 12" in dry and "x: categorical [1, 2]" in dry
+    assert not (workdir / ".sweeps").exists() and not (workdir / "mlflow.db").exists()

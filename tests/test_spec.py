@@ -1,0 +1,106 @@
+"""Loading a sweep file: Hydra composition, overrides without `+`, secrets, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import write
+
+from sweeper import spec as specs
+from sweeper.errors import SpecError
+
+BASE = """
+name: s
+objective: {metric: loss}
+params:
+  x: interval(0.0, 1.0)
+trial: {function: objectives:trivial}
+n_trials: 5
+"""
+
+
+def load(tmp_path: Path, text: str, overrides: list[str] | None = None):
+    return specs.load(write(tmp_path / "s.yaml", text), overrides or [], workdir=str(tmp_path))
+
+
+def test_defaults_come_from_conf_groups_and_file_keys_win(tmp_path):
+    s = load(tmp_path, BASE + "search: {n_startup_trials: 3}\n")
+    assert s.search.method == "tpe" and s.search.options["n_startup_trials"] == 3
+    assert s.early_stop.type == "none" and s.backend.type == "local"
+    assert s.storage == f"sqlite:///{tmp_path}/.sweeps/sweeps.db"
+    assert s.objective.goal == "minimize" and s.workers == 1
+
+
+def test_overrides_need_no_plus_and_params_take_sweep_expressions(tmp_path):
+    s = load(tmp_path, BASE, ["n_trials=40", "workers=2", "search=random", "seed=3",
+                              "params.lr=tag(log, interval(1e-4, 1e-1))", "params.x=choice(0.1, 0.2)",
+                              "trial.timeout=30", "max_failures=1"])
+    assert (s.n_trials, s.workers, s.search.method, s.seed, s.trial.timeout) == (40, 2, "random", 3, 30.0)
+    assert s.params["lr"].log and s.params["lr"].low == 1e-4
+    assert s.params["x"].choices == (0.1, 0.2)
+
+
+def test_defaults_list_in_the_file_and_group_override(tmp_path):
+    text = "defaults:\n  - search: random\n  - early_stop: median\n  - _self_\n" + BASE
+    s = load(tmp_path, text, ["search=cmaes", "early_stop.startup_trials=2"])
+    assert s.search.method == "cmaes" and s.early_stop.type == "median"
+    assert s.early_stop.options["startup_trials"] == 2
+
+
+def test_grid_infers_n_trials_from_the_grid(tmp_path):
+    s = load(tmp_path, BASE.replace("interval(0.0, 1.0)", "choice(1, 2, 3)").replace("n_trials: 5\n", ""),
+             ["search=grid", "params.y=range(0, 4)"])
+    assert s.n_trials == 12
+
+
+def test_args_is_not_an_interpolation_and_env_secrets_stay_unresolved(tmp_path, monkeypatch):
+    monkeypatch.setenv("DB_PASSWORD", "hunter2")
+    text = BASE.replace("trial: {function: objectives:trivial}", 'trial: {command: "python train.py ${args} --seed=${seed}"}')
+    text += "seed: 4\nstorage: postgresql+psycopg://bob:${oc.env:DB_PASSWORD}@db/sweeps\n"
+    text += "tracking: {uri: 'http://alice:s3cret@mlflow.local:5000'}\n"
+    s = load(tmp_path, text)
+    assert s.trial.command == "python train.py ${args} --seed=4"
+    assert s.storage == "postgresql+psycopg://bob:hunter2@db/sweeps"  # resolved for use...
+    assert "hunter2" not in s.resolved_yaml and "${oc.env:DB_PASSWORD}" not in s.resolved_yaml.replace("***", "")
+    assert "s3cret" not in s.resolved_yaml and "alice:***@mlflow.local" in s.resolved_yaml
+    assert "${args}" in s.resolved_yaml
+
+
+@pytest.mark.parametrize("text, overrides, message", [
+    (BASE + "n_trails: 5\n", [], "s.yaml: n_trails: unknown key (did you mean 'n_trials'?"),
+    (BASE, ["n_trails=5"], "command line: n_trails: unknown key (did you mean 'n_trials'?"),
+    (BASE, ["search=bogus"], "s.yaml: search: unknown method 'bogus' (allowed: cmaes, gp, grid, random, tpe)"),
+    (BASE, ["early_stop=bogus"], "s.yaml: early_stop: unknown type 'bogus'"),
+    (BASE.replace("objective: {metric: loss}", "objective: {metric: loss, goal: sideways}"), [],
+     "objective.goal: 'sideways' is not allowed (allowed: minimize, maximize)"),
+    (BASE.replace("objective: {metric: loss}", "objective: {goal: minimize}"), [], "objective.metric: missing"),
+    (BASE, ["search=grid"], "params.x: grid search cannot enumerate"),
+    (BASE, ["early_stop=hyperband", "early_stop.eta=1"], "early_stop.eta: must be a number > 1"),
+    (BASE, ["early_stop=hyperband", "early_stop.min_iter=9", "early_stop.max_iter=3"], "min_iter 9 must not exceed max_iter 3"),
+    (BASE.replace("choice", "choice") + "trial: {function: nocolon}\n", [], "not of the form package.module:callable"),
+    (BASE.replace("trial: {function: objectives:trivial}", "trial: {}"), [], "give exactly one of trial.function"),
+    (BASE, ["workers=0"], "workers: must be an integer >= 1"),
+    (BASE, ["search.nonsense=1"], "search.nonsense: unknown option for method 'tpe'"),
+    (BASE.replace("name: s", "name: 'a b'"), [], "name: 'a b': use letters"),
+    (BASE + "objective: {metric: loss, gaol: max}\n", [], "objective.gaol: unknown key (did you mean 'goal'?"),
+    ("name: s\nparams: {x: [1, 2\n", [], "s.yaml: YAML syntax error at line 3"),
+    (BASE.replace("n_trials: 5", ""), [], "n_trials: missing"),
+])
+def test_bad_input_is_one_line_naming_file_and_key(tmp_path, text, overrides, message):
+    with pytest.raises(SpecError) as e:
+        load(tmp_path, text, overrides)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / ".sweeps").exists()
+
+
+def test_gp_without_torch_fails_at_load(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        s = load(tmp_path, BASE, ["search=gp"])
+        assert s.search.method == "gp"
+    else:
+        with pytest.raises(SpecError, match="method 'gp' needs PyTorch"):
+            load(tmp_path, BASE, ["search=gp"])
