@@ -99,6 +99,8 @@ def _from_expression(name: str, expr: str, key: str, source: str) -> Param:
         value = OverridesParser.create().parse_override(f"p={expr}").value()
     except Exception as e:  # Hydra's messages are multi-line; keep the first useful line
         msg = " ".join(str(e).split("\n")[0].split())
+        if expr.count("(") != expr.count(")"):
+            msg = "unbalanced parentheses (inside a YAML {...} mapping, quote the expression: \"choice(1, 2)\")"
         raise SpecError(source, key, f"cannot parse {expr!r}: {msg}") from None
     tags = set(getattr(value, "tags", set()) or set())
     log = "log" in tags

@@ -321,8 +321,13 @@ def tail(path: str, lines: int = 3, limit: int = 2000) -> str:
             text = f.read().decode(errors="replace")
     except OSError:
         return ""
-    kept = [ln for ln in text.strip().splitlines() if ln.strip()][-lines:]
-    return " | ".join(kept)[-limit:]
+    all_lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    fatal = [i for i, ln in enumerate(all_lines) if ln.startswith("Fatal Python error")]
+    if fatal:  # a faulthandler dump: its headline and the innermost frame say the most
+        i = fatal[-1]
+        frame = next((ln for ln in all_lines[i:] if ln.startswith("File ")), "")
+        return f"{all_lines[i]} {('at ' + frame) if frame else ''}".strip()[:limit]
+    return " | ".join(all_lines[-lines:])[-limit:]
 
 
 def serve(conn: Connection) -> None:

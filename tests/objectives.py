@@ -49,7 +49,7 @@ def faulty(cfg):
         time.sleep(600)
     if mode == "nometric":
         return {"accuracy": 0.5}
-    if mode == "nan":
+    if mode == "isnan":
         return {"loss": math.nan}
     raise AssertionError(mode)
 

@@ -278,6 +278,8 @@ class Driver:
                            extra: dict[str, str] | None = None) -> None:
         tags = {"trial.state": state, "trial.last_step": "" if r.last_step is None else str(r.last_step), **(extra or {})}
         step = r.last_step if r.last_step is not None else 0
+        # the returned metrics land at the last reported step; values already logged there are not repeated
+        metrics = {k: v for k, v in metrics.items() if r.last_metrics.get(k) != v}
         self.tracker.trial_finished(r.number, status, metrics, step, tags,
                                     os.path.join(self.spec.sweep_dir, "trials", str(r.number)))
 
