@@ -10,6 +10,7 @@ import shlex
 import shutil
 import signal
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from .errors import Interrupted, SpecError, SweepError, SweepFailed
 from .redact import mask
 
 ATTR_HASH = "sweeper.hash"
+ATTR_UID = "sweeper.uid"  # tags the MLflow parent run, so a resume finds it even if its id was never saved
 ATTR_STATE = "sweeper.state"
 ATTR_WORKDIR = "sweeper.workdir"
 ATTR_BASE_DIR = "sweeper.base_dir"
@@ -180,6 +182,7 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
                                  f"`sweep resume {spec.name}` (or `sweep launch --resume`), or choose another name")
             st = studies.create(storage, spec.name, spec.objective.direction, sampler, pruner, spec.resolved_yaml)
             st.set_user_attr(ATTR_HASH, this_hash)
+            st.set_user_attr(ATTR_UID, uuid.uuid4().hex)
             st.set_user_attr(ATTR_WORKDIR, spec.workdir)
             st.set_user_attr(ATTR_BASE_DIR, spec.base_dir)
             parent_id = None
@@ -190,15 +193,8 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
                 raise SpecError(spec.source, "", _diff(studies.spec_yaml(st), spec.resolved_yaml))
             parent_id = st.user_attrs.get(studies.ATTR_PARENT)
         st.set_user_attr(ATTR_STATE, "RUNNING")
-        tracker = Tracker(spec, parent_run_id=parent_id)
+        tracker = Tracker(spec, parent_run_id=parent_id, uid=str(st.user_attrs.get(ATTR_UID, "")))
         tracker.sweep_started(_settings(spec))
-        try:
-            pid = tracker.parent.result(timeout=120)
-            if pid != parent_id:
-                st.set_user_attr(studies.ATTR_PARENT, pid)
-                parent_id = pid
-        except Exception as e:
-            echo(f"warning: MLflow tracking unavailable ({mask(str(e)).splitlines()[0][:200]}); results stay in the study")
         driver = Driver(spec, st, backend, tracker, prog, pruner)
         previous = _install_signals(driver)
         try:
@@ -207,6 +203,9 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
             _restore_signals(previous)
         outcome_state = outcome.state
         st.set_user_attr(ATTR_STATE, outcome.state)
+        parent_id = driver.save_parent(wait=True)
+        if tracker.parent_error:
+            echo(f"warning: MLflow tracking unavailable ({tracker.parent_error[:200]}); results stay in the study")
         tracker.sweep_tags({"sweep.pruned": str(driver.pruned), "sweep.failed": str(driver.failed),
                             "sweep.complete": str(driver.complete)})
     finally:

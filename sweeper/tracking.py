@@ -13,9 +13,7 @@ import platform
 import queue
 import socket
 import subprocess
-import threading
 import time
-from concurrent.futures import Future
 from typing import Any
 
 from .config import SweepSpec
@@ -71,20 +69,25 @@ def _versions() -> dict[str, str]:
 
 
 class Tracker:
-    """The one MLflow writer. Methods enqueue and return at once; `close` drains the queue."""
+    """The one MLflow writer, in a process of its own: MLflow's client is heavy Python, and on
+    the driver's GIL it would slow every ask/tell. Methods enqueue and return at once;
+    `close` drains the queue. If the process dies, the study still has every result."""
 
-    def __init__(self, spec: SweepSpec, parent_run_id: str | None = None) -> None:
+    def __init__(self, spec: SweepSpec, parent_run_id: str | None = None, uid: str = "") -> None:
+        import multiprocessing as mp
+
         self.spec = spec
         self.uri = tracking_uri(spec.tracking.uri, spec.workdir)
         self.experiment = spec.tracking.experiment or spec.name
-        self.parent: Future[str] = Future()
-        self._resume_parent = parent_run_id
-        self._q: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
-        self._runs: dict[int, str] = {}
-        self._pending_params: dict[int, list[Any]] = {}
+        ctx = mp.get_context("spawn")
+        self._q: Any = ctx.Queue()
+        self._results: Any = ctx.Queue()
+        self._parent: str | None = None
+        self._parent_error: str | None = None
         self._errors = 0
-        self._thread = threading.Thread(target=self._loop, name="sweeper-mlflow", daemon=True)
-        self._thread.start()
+        self._proc = ctx.Process(target=_serve, args=(spec, self.uri, self.experiment, parent_run_id, uid,
+                                                       self._q, self._results), name="sweeper-mlflow", daemon=True)
+        self._proc.start()
 
     # --- the driver's side -------------------------------------------------------------------
     def sweep_started(self, settings: dict[str, Any]) -> None:
@@ -106,28 +109,93 @@ class Tracker:
     def sweep_tags(self, tags: dict[str, str]) -> None:
         self._q.put(("sweep_tags", tags))
 
-    def close(self, state: str, timeout: float = 120.0) -> None:
+    def _drain_results(self, block: bool = False, timeout: float | None = None) -> None:
+        import queue as _queue
+
+        while True:
+            try:
+                kind, value = self._results.get(block, timeout) if block else self._results.get_nowait()
+            except (_queue.Empty, EOFError, OSError):
+                return
+            block = False
+            if kind == "parent":
+                self._parent = value
+            elif kind == "parent_error":
+                self._parent_error = value
+            elif kind == "errors":
+                self._errors = value
+
+    def poll_parent(self) -> str | None:
+        """The parent run id once the writer has it (None until then, or if MLflow is down)."""
+        if self._parent is None:
+            self._drain_results()
+        return self._parent
+
+    def wait_parent(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while self._parent is None and self._parent_error is None and time.monotonic() < deadline:
+            if not self._proc.is_alive():
+                self._drain_results()
+                break
+            self._drain_results(block=True, timeout=0.2)
+        return self._parent
+
+    @property
+    def parent_error(self) -> str | None:
+        return self._parent_error
+
+    def close(self, state: str, timeout: float = 300.0) -> None:
         """Set the parent's final state and wait for every queued write."""
         self._q.put(("sweep_finished", state))
         self._q.put(None)
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self._proc.is_alive() and time.monotonic() < deadline:
+            self._drain_results(block=True, timeout=0.2)
+        self._drain_results()
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc.join(5)
+        self._q.close()
+        self._q.join_thread()
 
     @property
     def errors(self) -> int:
         return self._errors
 
-    # --- the MLflow thread -------------------------------------------------------------------
-    def _loop(self) -> None:
+
+def _serve(spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str, q: Any, results: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it closes us in order
+    from .worker import die_with_parent
+
+    die_with_parent()
+    _Writer(spec, uri, experiment, parent_run_id, uid, q, results).loop()
+
+
+class _Writer:
+    """Runs in the tracking process: owns the MlflowClient, batches what the driver queued."""
+
+    def __init__(self, spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str,
+                 q: Any, results: Any) -> None:
+        self.spec, self.uri, self.experiment = spec, uri, experiment
+        self._resume_parent = parent_run_id
+        self.uid = uid
+        self._q, self._results = q, results
+        self._runs: dict[int, str] = {}
+        self._pending_params: dict[int, list[Any]] = {}
+        self._errors = 0
+
+    def loop(self) -> None:
         try:
             self._connect()
         except Exception as e:  # the sweep goes on without tracking; the study keeps everything
             self._errors += 1
             msg = mask(" ".join(str(e).split()))[:300]
-            log.warning("MLflow at %s is unavailable (%s); trials continue, results stay in the study", mask(self.uri), msg)
-            if not self.parent.done():
-                self.parent.set_exception(e)
+            self._results.put(("parent_error", msg))
             while self._q.get() is not None:
                 pass
+            self._results.put(("errors", self._errors))
             return
         best_cfg: str | None = None
         last_cfg_upload = 0.0
@@ -174,6 +242,8 @@ class Tracker:
             except Exception as e:
                 self._errors += 1
                 log.warning("MLflow write failed: %s", mask(" ".join(str(e).split()))[:300])
+            if self._errors:
+                self._results.put(("errors", self._errors))
             if stop:
                 return
 
@@ -194,15 +264,20 @@ class Tracker:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp_id)
         self.experiment_id = exp_id
+        if not self._resume_parent and self.uid:
+            # a sweep killed before it saved its parent run id finds that run by its uid
+            found = self.client.search_runs([exp_id], filter_string=f"tags.`sweep.uid` = '{self.uid}'", max_results=1)
+            if found:
+                self._resume_parent = found[0].info.run_id
         if self._resume_parent:
             self.parent_id = self._resume_parent
             self.client.update_run(self.parent_id, status="RUNNING")
             self.client.set_tag(self.parent_id, "sweep.state", "RUNNING")
         else:
             run = self.client.create_run(exp_id, run_name=self.spec.name,
-                                         tags={"sweep.name": self.spec.name, "sweep.state": "RUNNING"})
+                                         tags={"sweep.name": self.spec.name, "sweep.state": "RUNNING", "sweep.uid": self.uid})
             self.parent_id = run.info.run_id
-        self.parent.set_result(self.parent_id)
+        self._results.put(("parent", self.parent_id))
 
     def _metric(self, key: str, value: float, ts: int, step: int) -> Any:
         from mlflow.entities import Metric

@@ -63,6 +63,6 @@ search: {method: random}
     assert not [r for r in kids.values() if r.info.status == "RUNNING"]
     # no worker survives its driver
     time.sleep(0.5)
-    ps = subprocess.run(["pgrep", "-f", f"sweeper.worker.*"], capture_output=True, text=True).stdout.split()
+    ps = subprocess.run(["pgrep", "-f", "sweeper.worker.*"], capture_output=True, text=True).stdout.split()
     alive = [p for p in ps if os.path.exists(f"/proc/{p}/cwd") and os.readlink(f"/proc/{p}/cwd") == str(workdir)]
     assert not alive

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import SweepSpec
-from ..study import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF, counts
+from ..study import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_PARENT, ATTR_RETRY_OF, counts
 from ..worker import tail
 from .events import Died, Done, Report
 
@@ -62,6 +62,15 @@ class Driver:
         self.running: dict[int, Running] = {}  # slot -> trial
         self.retry_queue: list[tuple[dict[str, Any], int, int, int]] = []  # params, retry_of, root, attempt
         self.argv_template = self._argv_template()
+        self.parent_saved = bool(study.user_attrs.get(ATTR_PARENT))
+
+    def save_parent(self, wait: bool = False) -> str | None:
+        """Record the MLflow parent run id in the study as soon as the tracker has it."""
+        pid = self.tracker.wait_parent(30) if wait else self.tracker.poll_parent()
+        if pid is not None and not self.parent_saved:
+            self.study.set_user_attr(ATTR_PARENT, pid)
+            self.parent_saved = True
+        return pid or self.study.user_attrs.get(ATTR_PARENT)
 
     # --- setup ---------------------------------------------------------------------------------
     def _argv_template(self) -> list[str] | None:
@@ -132,6 +141,8 @@ class Driver:
                     free.append(slot)
                     free.sort()
             self._check_deadlines()
+            if not self.parent_saved:
+                self.save_parent()
             self.progress.tick(len(self.running))
         if too_many_failures:
             return Outcome("FAILED", f"stopped: {self.failed} trials failed, more than max_failures={self.spec.max_failures}")

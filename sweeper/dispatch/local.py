@@ -8,10 +8,10 @@ started; a dead worker is replaced before its slot takes the next trial.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
-import shutil
 import sys
 import tempfile
 import time
