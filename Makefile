@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+# the demo starts afresh each time: its own study and MLflow store live in examples/quickstart
 demo: install
-	cd examples/quickstart && ../../$(VENV)/bin/sweep launch sweep.yaml
+	cd examples/quickstart && rm -rf .sweeps mlflow.db mlruns && ../../$(VENV)/bin/sweep launch sweep.yaml
+
+lint: install
+	$(VENV)/bin/ruff check sweeper tests benchmarks examples
 
 test: install
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples

@@ -64,7 +64,9 @@ def open_storage(url: str, create_dirs: bool = False) -> Any:
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=False)
+        from .storage_cache import OwnTrialsCache
+
+        return OwnTrialsCache(RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=False))
     except Exception as e:
         msg = " ".join(str(e).split("\n")[0].split())
         raise StorageError(f"storage: cannot open {mask(url)}: {mask(msg)[:300]}") from None
