@@ -262,6 +262,12 @@ def run_command(link: _Link, task: dict[str, Any]) -> dict[str, Any]:
     def relay_reports() -> None:
         with os.fdopen(rep_r, "r") as reports, os.fdopen(dec_w, "w", buffering=1) as decisions:
             for line in reports:
+                if state["pruned"]:  # told to stop: whatever it still says is not a result
+                    try:
+                        decisions.write("prune\n")
+                    except BrokenPipeError:
+                        pass
+                    continue
                 try:
                     msg = json.loads(line)
                 except json.JSONDecodeError:
@@ -283,7 +289,7 @@ def run_command(link: _Link, task: dict[str, Any]) -> dict[str, Any]:
             out.write(raw)
             out.flush()
             line = raw.decode(errors="replace").strip()
-            if not line.startswith(RESULT_PREFIX):
+            if not line.startswith(RESULT_PREFIX) or state["pruned"]:
                 continue
             try:
                 payload = json.loads(line[len(RESULT_PREFIX):])

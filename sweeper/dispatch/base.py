@@ -38,6 +38,7 @@ class Running:
     last_step: int | None = None
     last_metrics: dict[str, float] = field(default_factory=dict)
     reported_objective: bool = False
+    pruned: bool = False
 
 
 @dataclass
@@ -206,6 +207,9 @@ class Driver:
         return ev.slot
 
     def _on_report(self, r: Running, ev: Report) -> None:
+        if r.pruned:  # a report racing the stop: the trial already ended at its pruning step
+            self.backend.reply(ev.slot, True)
+            return
         r.last_step, r.last_metrics = ev.step, ev.metrics
         prune = False
         value = ev.metrics.get(self.metric)
@@ -213,7 +217,7 @@ class Driver:
             r.reported_objective = True
             r.trial.report(value, ev.step)
             if self.pruner is not None:
-                prune = r.trial.should_prune()
+                prune = r.pruned = r.trial.should_prune()
         if self.pruner is not None:
             self.backend.reply(ev.slot, prune)
         self.tracker.trial_metrics(r.number, ev.step, ev.metrics)
