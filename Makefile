@@ -27,6 +27,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/early_stop.py
 
 clean:
 	rm -rf $(VENV) .sweeps mlflow.db mlruns examples/*/.sweeps examples/*/mlflow.db examples/*/mlruns
