@@ -156,7 +156,8 @@ def resume(name: str, storage: str | None, overrides: list[str], progress: Any =
 def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = print) -> Result:
     """Run `spec` to the end (or resume it); raises SweepFailed / Interrupted for a bad ending."""
     from . import progress as progress_mod
-    from .dispatch.base import Driver
+    from .dispatch.base import Driver, _snapshot
+    from .lease import Lease
     from .tracking import Tracker, ui_hint
 
     t0 = time.monotonic()
@@ -176,6 +177,7 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
                 raise SpecError(spec.source, "trial.function", problem)
         storage = studies.open_storage(spec.storage, create_dirs=True)
         this_hash = definition_hash(spec.definition)
+        new = new or not studies.exists(storage, spec.name)  # `launch --resume` of a sweep not yet there
         if new:
             if studies.exists(storage, spec.name):
                 raise SweepError(f"a sweep named {spec.name!r} already exists in {mask(spec.storage)}: continue it with "
@@ -187,15 +189,23 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
             st.set_user_attr(ATTR_BASE_DIR, spec.base_dir)
             parent_id = None
         else:
-            st = studies.load(storage, spec.name, sampler, pruner)
+            st = studies.load(storage, spec.name, None, pruner)
+            st.sampler = search.make_sampler(spec, resumed_trials=len(st.get_trials(deepcopy=False)))
             old_hash = st.user_attrs.get(ATTR_HASH)
             if old_hash and old_hash != this_hash:
                 raise SpecError(spec.source, "", _diff(studies.spec_yaml(st), spec.resolved_yaml))
             parent_id = st.user_attrs.get(studies.ATTR_PARENT)
         st.set_user_attr(ATTR_STATE, "RUNNING")
+        lease = Lease(st)
+        lease.renew([], force=True)
         tracker = Tracker(spec, parent_run_id=parent_id, uid=str(st.user_attrs.get(ATTR_UID, "")))
         tracker.sweep_started(_settings(spec))
-        driver = Driver(spec, st, backend, tracker, prog, pruner)
+        driver = Driver(spec, st, backend, tracker, prog, pruner, lease)
+        if not new:
+            interrupted = driver.reclaim_orphans()
+            if interrupted:
+                echo(f"trials {', '.join(map(str, interrupted))} were cut off by the interruption: re-running them")
+            tracker.sync(_snapshot(st))  # MLflow catches up with what the study recorded
         previous = _install_signals(driver)
         try:
             outcome = driver.run()
@@ -203,6 +213,7 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
             _restore_signals(previous)
         outcome_state = outcome.state
         st.set_user_attr(ATTR_STATE, outcome.state)
+        lease.release()
         parent_id = driver.save_parent(wait=True)
         if tracker.parent_error:
             echo(f"warning: MLflow tracking unavailable ({tracker.parent_error[:200]}); results stay in the study")

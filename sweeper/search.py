@@ -53,13 +53,15 @@ def check(spec: SweepSpec) -> None:
             raise SpecError(spec.source, f"search.{k}", f"unknown option for method {method!r} (allowed: {', '.join(allowed) or 'none'})")
 
 
-def make_sampler(spec: SweepSpec) -> Any:
+def make_sampler(spec: SweepSpec, resumed_trials: int = 0) -> Any:
+    """`resumed_trials` shifts the seed on resume: the same seed would replay the same samples."""
     check(spec)
     cls = _sampler_class(spec.search.method)
     kwargs = dict(spec.search.options)
     if spec.search.method == "grid":
         kwargs["search_space"] = grid_space(spec.params, spec.source)
     try:
-        return cls(seed=spec.seed, **kwargs)
+        seed = None if spec.seed is None else spec.seed + resumed_trials
+        return cls(seed=seed, **kwargs)
     except (TypeError, ValueError) as e:
         raise SpecError(spec.source, "search", f"{spec.search.method}: {e}") from None

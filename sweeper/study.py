@@ -56,10 +56,7 @@ def open_storage(url: str, create_dirs: bool = False) -> Any:
             if fresh and not create_dirs:
                 raise StorageError(f"storage: no sweep storage at {mask(url)} (nothing has been launched there)")
             if fresh:
-                import sqlite3
-
-                with sqlite3.connect(path) as db:  # WAL: readers never block the one writer
-                    db.execute("PRAGMA journal_mode=WAL")
+                _create_sqlite_atomically(path)
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
         engine_kwargs["pool_pre_ping"] = True
@@ -70,6 +67,20 @@ def open_storage(url: str, create_dirs: bool = False) -> Any:
     except Exception as e:
         msg = " ".join(str(e).split("\n")[0].split())
         raise StorageError(f"storage: cannot open {mask(url)}: {mask(msg)[:300]}") from None
+
+
+def _create_sqlite_atomically(path: str) -> None:
+    """Build the schema in a side file and rename it into place: a kill during creation leaves
+    no half-made database behind (the next run would fail on it)."""
+    import sqlite3
+
+    from optuna.storages import RDBStorage
+
+    tmp = f"{path}.init-{os.getpid()}"
+    with sqlite3.connect(tmp) as db:  # WAL: readers never block the one writer
+        db.execute("PRAGMA journal_mode=WAL")
+    RDBStorage(f"sqlite:///{tmp}").engine.dispose()
+    os.replace(tmp, path)
 
 
 def study_names(storage: Any) -> list[str]:

@@ -109,6 +109,10 @@ class Tracker:
     def sweep_tags(self, tags: dict[str, str]) -> None:
         self._q.put(("sweep_tags", tags))
 
+    def sync(self, trials: list[dict[str, Any]]) -> None:
+        """Make MLflow match the study for these finished trials (the study is the truth)."""
+        self._q.put(("sync", trials))
+
     def _drain_results(self, block: bool = False, timeout: float | None = None) -> None:
         import queue as _queue
 
@@ -144,8 +148,8 @@ class Tracker:
     def parent_error(self) -> str | None:
         return self._parent_error
 
-    def close(self, state: str, timeout: float = 300.0) -> None:
-        """Set the parent's final state and wait for every queued write."""
+    def close(self, state: str | None, timeout: float = 300.0) -> None:
+        """Set the parent's final state (None: leave it) and wait for every queued write."""
         self._q.put(("sweep_finished", state))
         self._q.put(None)
         deadline = time.monotonic() + timeout
@@ -251,6 +255,17 @@ class _Writer:
         quiet_mlflow()
         from mlflow.tracking import MlflowClient
 
+        if self.uri.startswith("sqlite:///"):
+            path = self.uri[len("sqlite:///"):]
+            if path and not os.path.exists(path):
+                # MLflow migrates a new SQLite store in many steps: do it in a side file and rename
+                # it into place, so a kill meanwhile leaves no half-migrated store behind
+                tmp = f"{path}.init-{os.getpid()}"
+                MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)
+                if not os.path.exists(path):
+                    os.replace(tmp, path)
+                else:
+                    os.remove(tmp)
         self.client = MlflowClient(tracking_uri=self.uri)
         exp = self.client.get_experiment_by_name(self.experiment)
         if exp is None:
@@ -347,7 +362,64 @@ class _Writer:
     def _upload_best(self, config_yaml: str) -> None:
         self.client.log_text(self.parent_id, config_yaml, "best_config.yaml")
 
-    def _finish_sweep(self, state: str) -> None:
+    def _sync(self, trials: list[dict[str, Any]]) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        runs: dict[int, list[Any]] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}'",
+                                           max_results=1000, page_token=token)
+            for r in page:
+                if "trial.number" in r.data.tags:
+                    runs.setdefault(int(r.data.tags["trial.number"]), []).append(r)
+            token = page.token
+            if not token:
+                break
+        fixed = {n: p.value for n, p in self.spec.params.items() if p.is_fixed}
+        metric = self.spec.objective.metric
+        for t in trials:
+            mine = runs.get(t["number"], [])
+            open_runs = [r for r in mine if r.info.status == "RUNNING"]
+            done = [r for r in mine if r.info.status != "RUNNING"]
+            if t["interrupted"]:
+                for r in open_runs:
+                    self.client.log_batch(r.info.run_id, tags=[RunTag("trial.state", "FAIL"), RunTag("trial.interrupted", "true")])
+                    self.client.set_terminated(r.info.run_id, status="KILLED", end_time=t["end"])
+                if mine:
+                    continue
+            elif done:
+                continue
+            status = "KILLED" if t["interrupted"] else {"COMPLETE": "FINISHED", "PRUNED": "FINISHED"}.get(t["state"], "FAILED")
+            steps = sorted(t["intermediate"])
+            last = steps[-1] if steps else None
+            ts = t["end"] or int(time.time() * 1000)
+            metrics = [Metric(metric, float(v), ts, int(s)) for s, v in sorted(t["intermediate"].items())]
+            if t["state"] == "COMPLETE" and t["value"] is not None and t["intermediate"].get(last) != t["value"]:
+                metrics.append(Metric(metric, float(t["value"]), ts, int(last or 0)))
+            tags = {"trial.state": t["state"], "trial.last_step": "" if last is None else str(last), "trial.synced": "true"}
+            if t["interrupted"]:
+                tags["trial.interrupted"] = "true"
+            if t["error"]:
+                tags["trial.error"] = mask(str(t["error"]))[:_TAG_MAX]
+            if t["retry_of"] is not None:
+                tags["trial.retry_of"] = str(t["retry_of"])
+            if open_runs:
+                run_id = open_runs[0].info.run_id
+                params: list[Any] = []
+            else:
+                run = self.client.create_run(self.experiment_id, run_name=f"trial-{t['number']}", start_time=t["start"],
+                                             tags={"mlflow.parentRunId": self.parent_id, "trial.number": str(t["number"]),
+                                                   "sweep.name": self.spec.name})
+                run_id = run.info.run_id
+                params = [Param(k, mask(str(v))[:_PARAM_MAX]) for k, v in {**t["params"], **fixed}.items()]
+            self.client.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag(k, v) for k, v in tags.items()])
+            self.client.set_terminated(run_id, status=status, end_time=ts)
+            self._runs[t["number"]] = run_id
+
+    def _finish_sweep(self, state: str | None) -> None:
+        if state is None:
+            return
         self.client.set_tag(self.parent_id, "sweep.state", state)
         status = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"}.get(state, "FINISHED")
         self.client.set_terminated(self.parent_id, status=status)

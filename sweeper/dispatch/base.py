@@ -48,8 +48,11 @@ class Outcome:
 
 
 class Driver:
-    def __init__(self, spec: SweepSpec, study: Any, backend: Any, tracker: Any, progress: Any, pruner: Any) -> None:
+    def __init__(self, spec: SweepSpec, study: Any, backend: Any, tracker: Any, progress: Any, pruner: Any,
+                 lease: Any = None) -> None:
         self.spec = spec
+        self.lease = lease
+        self._orphan_check = 0.0
         self.study = study
         self.backend = backend
         self.tracker = tracker
@@ -121,6 +124,43 @@ class Driver:
         return a > b if self.maximize else a < b
 
     # --- the loop ------------------------------------------------------------------------------
+    def reclaim_orphans(self) -> list[int]:
+        """Mark RUNNING trials that no live driver holds as interrupted; they are re-run."""
+        from optuna.trial import TrialState
+
+        from ..lease import orphans
+
+        if self.lease is None:
+            return []
+        own = {r.number for r in self.running.values()}
+        found = []
+        storage = self.study._storage
+        for t in orphans(self.study, self.lease.key, own):
+            try:
+                storage.set_trial_user_attr(t._trial_id, ATTR_INTERRUPTED, True)
+                storage.set_trial_user_attr(t._trial_id, ATTR_ERROR, "interrupted: its driver stopped while it ran")
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except Exception:  # finished meanwhile by a driver that was alive after all
+                continue
+            found.append(t.number)
+        if found:
+            storage.refresh()  # our reads must see the states just written
+        return found
+
+    def _requeue_orphans(self) -> None:
+        now = time.monotonic()
+        if self.lease is None or now - self._orphan_check < 5.0:
+            return
+        self._orphan_check = now
+        numbers = self.reclaim_orphans()
+        if numbers:
+            queued = {q[1] for q in self.retry_queue}
+            for t in self.study.get_trials(deepcopy=False):
+                if t.number in numbers and t.number not in queued:
+                    root = int(t.user_attrs.get(ATTR_ATTEMPT_ROOT, t.number))
+                    self.retry_queue.append((dict(t.params), t.number, root, int(t.user_attrs.get("sweeper.attempt", 0))))
+            self.tracker.sync(_snapshot(self.study, numbers))
+
     def run(self) -> Outcome:
         self._initial_state()
         target = self.spec.n_trials or 0
@@ -144,6 +184,9 @@ class Driver:
             self._check_deadlines()
             if not self.parent_saved:
                 self.save_parent()
+            if self.lease is not None:
+                self.lease.renew([r.number for r in self.running.values()])
+                self._requeue_orphans()
             self.progress.tick(len(self.running))
         if too_many_failures:
             return Outcome("FAILED", f"stopped: {self.failed} trials failed, more than max_failures={self.spec.max_failures}")
@@ -323,6 +366,22 @@ class Driver:
             self._fail(r, "interrupted", interrupted=True)
         self.running.clear()
         return Outcome("KILLED", "interrupted")
+
+
+def _snapshot(study: Any, numbers: list[int] | None = None) -> list[dict[str, Any]]:
+    """What the tracker needs to rebuild a trial's MLflow run from the study alone."""
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state.name in ("RUNNING", "WAITING") or (numbers is not None and t.number not in numbers):
+            continue
+        state = t.state.name
+        out.append({"number": t.number, "state": state, "params": dict(t.params), "value": t.value,
+                    "intermediate": dict(t.intermediate_values),
+                    "interrupted": bool(t.user_attrs.get(ATTR_INTERRUPTED)), "error": t.user_attrs.get(ATTR_ERROR),
+                    "retry_of": t.user_attrs.get(ATTR_RETRY_OF),
+                    "start": int(t.datetime_start.timestamp() * 1000) if t.datetime_start else None,
+                    "end": int(t.datetime_complete.timestamp() * 1000) if t.datetime_complete else None})
+    return out
 
 
 def _params_yaml(params: dict[str, Any]) -> str:

@@ -1,0 +1,90 @@
+"""Who holds a sweep: each running driver (launcher or agent) keeps a lease in the study.
+
+A lease is a study user attr `sweeper.agent.<id>`: host, pid, the process's start time, when it
+expires, and the trials it runs. A RUNNING trial that no live lease holds was cut off (SIGKILL,
+power loss) and is re-run. On the lease's own host, a dead pid is seen at once, so a resume
+re-runs interrupted trials within seconds; from another host, once the lease expires.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+PREFIX = "sweeper.agent."
+RENEW_S = 3.0
+EXPIRE_S = 30.0
+
+
+def _proc_start(pid: int) -> str:
+    """The kernel's start time of `pid`, so a recycled pid is not mistaken for the old process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def alive(info: dict[str, Any], now: float | None = None) -> bool:
+    if info.get("released"):
+        return False
+    now = time.time() if now is None else now
+    if info.get("host") == socket.gethostname():
+        pid = int(info.get("pid", 0))
+        if pid <= 0:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return not info.get("start") or _proc_start(pid) == info.get("start")
+    return float(info.get("expires", 0)) > now
+
+
+class Lease:
+    def __init__(self, study: Any) -> None:
+        self.study = study
+        self.id = uuid.uuid4().hex[:12]
+        self.key = PREFIX + self.id
+        self._last = 0.0
+        self._trials: list[int] = []
+
+    def renew(self, running: list[int], force: bool = False) -> None:
+        """Refresh the lease every RENEW_S, and within a second of a change in its trials."""
+        now = time.time()
+        running = sorted(running)
+        due = now - self._last >= (1.0 if running != self._trials else RENEW_S)
+        if not (force or due):
+            return
+        self.study.set_user_attr(self.key, {"host": socket.gethostname(), "pid": os.getpid(),
+                                            "start": _proc_start(os.getpid()), "expires": now + EXPIRE_S,
+                                            "trials": running})
+        self._last, self._trials = now, running
+
+    def release(self) -> None:
+        self.study.set_user_attr(self.key, {"released": True})
+
+
+def orphans(study: Any, own_key: str, own_running: set[int]) -> list[Any]:
+    """RUNNING trials that no live driver holds: cut off by an interruption."""
+    from optuna.trial import TrialState
+
+    now = time.time()
+    leases = {k: v for k, v in study.user_attrs.items() if k.startswith(PREFIX) and k != own_key and isinstance(v, dict)}
+    live = [v for v in leases.values() if alive(v, now)]
+    held = {int(n) for v in live for n in v.get("trials", [])}
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.number in own_running or t.number in held:
+            continue
+        started = t.datetime_start.timestamp() if t.datetime_start else 0.0
+        # with another driver alive, a trial it started since its last renewal is not listed yet
+        if live and now - started < 3 * RENEW_S:
+            continue
+        out.append(t)
+    return out
