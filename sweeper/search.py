@@ -62,6 +62,10 @@ def make_sampler(spec: SweepSpec, resumed_trials: int = 0) -> Any:
         kwargs["search_space"] = grid_space(spec.params, spec.source)
     try:
         seed = None if spec.seed is None else spec.seed + resumed_trials
+        if spec.search.method == "grid":
+            # GridSampler shuffles its grid with the seed, and a trial's grid_id indexes that order:
+            # every process of one sweep (resumes, agents) must shuffle alike
+            seed = spec.seed or 0
         return cls(seed=seed, **kwargs)
     except (TypeError, ValueError) as e:
         raise SpecError(spec.source, "search", f"{spec.search.method}: {e}") from None

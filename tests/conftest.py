@@ -81,3 +81,44 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeo
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def process_tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    except OSError:
+        children = []
+    for c in children:
+        out += process_tree(int(c))
+    return out
+
+
+def power_cut(pid: int) -> None:
+    """What a power cut does to a sweep: every process of it stops at once (SIGSTOP, then SIGKILL)."""
+    seen: set[int] = set()
+    for _ in range(5):
+        tree = set(process_tree(pid))
+        for p in tree - seen:
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        if tree == seen:
+            break
+        seen |= tree
+    for p in seen:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def start_cli(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.Popen([*SWEEP, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)

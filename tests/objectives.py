@@ -68,3 +68,27 @@ def with_config(cfg):
 
 def trivial(cfg):
     return {"loss": float(cfg.x) ** 2}
+
+
+def slowish(cfg):
+    for step in range(3):
+        time.sleep(0.1)
+        sweeper.report(step=step, loss=(float(cfg.x) - 3.0) ** 2 + 1.0 / (step + 1))
+    return {"loss": (float(cfg.x) - 3.0) ** 2}
+
+
+def checkpointed(cfg):
+    """10 steps; the checkpoint records the next step, so a retry continues instead of restarting."""
+    path = os.path.join(sweeper.checkpoint_dir(), "step")
+    start = int(open(path).read()) if os.path.exists(path) else 0
+    for step in range(start, 10):
+        time.sleep(0.05)
+        sweeper.report(step=step, loss=float(cfg.x) + 1.0 / (step + 1))
+        with open(path, "w") as f:
+            f.write(str(step + 1))
+        if step == 4 and not os.path.exists("worker.pid"):
+            with open("worker.pid.tmp", "w") as f:
+                f.write(str(os.getpid()))
+            os.replace("worker.pid.tmp", "worker.pid")
+            time.sleep(30)  # killed here by the test
+    return {"loss": float(cfg.x)}

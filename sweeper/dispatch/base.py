@@ -22,7 +22,8 @@ from ..worker import tail
 from .events import Died, Done, Report
 
 ATTR_RETRIED = "sweeper.retried"  # a self-crash that was retried: its retry counts instead
-ATTR_ATTEMPT_ROOT = "sweeper.root"  # the first attempt's number: names the checkpoint directory
+ATTR_ATTEMPT_ROOT = "sweeper.root"
+ATTR_NO_RETRY = "sweeper.no_retry"  # interrupted before it had params of its own  # the first attempt's number: names the checkpoint directory
 
 
 @dataclass
@@ -108,7 +109,7 @@ class Driver:
         self.pruned = c.pruned
         retried = {int(t.user_attrs[ATTR_RETRY_OF]) for t in trials if ATTR_RETRY_OF in t.user_attrs}
         for t in trials:
-            if t.state == TrialState.FAIL and t.number not in retried and (
+            if t.state == TrialState.FAIL and t.number not in retried and not t.user_attrs.get(ATTR_NO_RETRY) and (
                     t.user_attrs.get(ATTR_INTERRUPTED) or t.user_attrs.get(ATTR_RETRIED)):
                 root = int(t.user_attrs.get(ATTR_ATTEMPT_ROOT, t.number))
                 attempt = int(t.user_attrs.get("sweeper.attempt", 0)) + (0 if t.user_attrs.get(ATTR_INTERRUPTED) else 1)
@@ -137,6 +138,7 @@ class Driver:
         storage = self.study._storage
         for t in orphans(self.study, self.lease.key, own):
             try:
+                self._complete_params(t)
                 storage.set_trial_user_attr(t._trial_id, ATTR_INTERRUPTED, True)
                 storage.set_trial_user_attr(t._trial_id, ATTR_ERROR, "interrupted: its driver stopped while it ran")
                 storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -147,6 +149,33 @@ class Driver:
             storage.refresh()  # our reads must see the states just written
         return found
 
+    def _complete_params(self, t: Any) -> None:
+        """A trial cut off inside `ask` has only some of its params: choose the rest now (its grid
+        point, or a random draw), so its retry runs the very params the study records for it."""
+        missing = [n for n in self.dists if n not in t.params]
+        if not missing:
+            return
+        from optuna.samplers import RandomSampler
+
+        sampler = self.study.sampler
+        grid = None
+        fixed = t.system_attrs.get("fixed_params") or {}
+        if hasattr(sampler, "_all_grids"):
+            if "grid_id" not in t.system_attrs and not fixed:
+                # cut off before the grid gave it a point: nothing to re-run, the grid hands
+                # that point to a later trial
+                self.study._storage.set_trial_user_attr(t._trial_id, ATTR_NO_RETRY, True)
+                return
+            if "grid_id" in t.system_attrs:
+                grid = dict(zip(sampler._param_names, sampler._all_grids[t.system_attrs["grid_id"]], strict=True))
+        rand = RandomSampler()
+        for name in missing:
+            dist = self.dists[name]
+            value = grid[name] if grid and name in grid else fixed.get(name)
+            if value is None:
+                value = rand.sample_independent(self.study, t, name, dist)
+            self.study._storage.set_trial_param(t._trial_id, name, dist.to_internal_repr(value), dist)
+
     def _requeue_orphans(self) -> None:
         now = time.monotonic()
         if self.lease is None or now - self._orphan_check < 5.0:
@@ -156,7 +185,7 @@ class Driver:
         if numbers:
             queued = {q[1] for q in self.retry_queue}
             for t in self.study.get_trials(deepcopy=False):
-                if t.number in numbers and t.number not in queued:
+                if t.number in numbers and t.number not in queued and not t.user_attrs.get(ATTR_NO_RETRY):
                     root = int(t.user_attrs.get(ATTR_ATTEMPT_ROOT, t.number))
                     self.retry_queue.append((dict(t.params), t.number, root, int(t.user_attrs.get("sweeper.attempt", 0))))
             self.tracker.sync(_snapshot(self.study, numbers))
