@@ -70,6 +70,29 @@ def resume(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
     run_resume(name, storage, list(overrides), echo=click.echo)
 
 
+@main.command()
+@click.argument("name")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.option("--storage", help=STORAGE_HELP)
+def agent(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
+    """Join sweep NAME from another process or host sharing its storage (workers=N sizes this agent).
+
+    Every agent asks trials from the same study: n_trials holds as a total and no grid point runs twice."""
+    from .launcher import resume as run_resume
+
+    run_resume(name, storage, list(overrides), echo=click.echo)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--storage", help=STORAGE_HELP)
+def sync(name: str, storage: str | None) -> None:
+    """Rebuild MLflow's view of sweep NAME from its study (after MLflow was down or a crash)."""
+    from .launcher import sync as run_sync
+
+    click.echo(run_sync(name, _storage(storage)))
+
+
 @main.command("ls")
 @click.option("--storage", help=STORAGE_HELP)
 def ls_(storage: str | None) -> None:

@@ -153,6 +153,28 @@ def resume(name: str, storage: str | None, overrides: list[str], progress: Any =
     return run(spec, new=False, progress=progress, echo=echo)
 
 
+def sync(name: str, storage_url: str) -> str:
+    """Make MLflow match the study: create missing child runs, close stale ones."""
+    from .dispatch.base import _snapshot
+    from .tracking import Tracker
+
+    spec, _, st = _load_existing(name, storage_url, [])
+    parent_id = st.user_attrs.get(studies.ATTR_PARENT)
+    state = str(st.user_attrs.get(ATTR_STATE, "RUNNING"))
+    tracker = Tracker(spec, parent_run_id=parent_id, uid=str(st.user_attrs.get(ATTR_UID, "")), reopen=False)
+    if not parent_id:
+        tracker.sweep_started(_settings(spec))
+    snapshot = _snapshot(st)
+    tracker.sync(snapshot)
+    pid = tracker.wait_parent(120)
+    if pid and pid != parent_id:
+        st.set_user_attr(studies.ATTR_PARENT, pid)
+    tracker.close(state if state != "RUNNING" else None)
+    if tracker.parent_error:
+        raise SweepError(f"MLflow at {mask(tracker.uri)} is unavailable: {tracker.parent_error[:200]}")
+    return f"synced {len(snapshot)} trials of {name!r} to MLflow ({tracker.errors} errors)"
+
+
 def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = print) -> Result:
     """Run `spec` to the end (or resume it); raises SweepFailed / Interrupted for a bad ending."""
     from . import progress as progress_mod
@@ -232,7 +254,11 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
         echo(f"best {spec.objective.metric}={best.value:.6g} at trial {best.number}: {shown}")
     echo(f"runs: {ui_hint(tracker.uri)}  (experiment {tracker.experiment!r})")
     if tracker.errors:
-        echo(f"warning: {tracker.errors} MLflow writes failed; the study holds every result")
+        echo(f"warning: {tracker.errors} MLflow writes failed; the study holds every result: catching MLflow up")
+        try:
+            echo(sync(spec.name, spec.storage))
+        except SweepError as e:
+            echo(f"warning: {e}; run `sweep sync {spec.name}` once MLflow is reachable")
     if outcome.state == "KILLED":
         raise Interrupted(f"interrupted: continue with `sweep resume {spec.name}`")
     if outcome.state == "FAILED":

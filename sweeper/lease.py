@@ -70,6 +70,13 @@ class Lease:
         self.study.set_user_attr(self.key, {"released": True})
 
 
+def others_alive(study: Any, own_key: str) -> bool:
+    """Is another driver (a `sweep agent`, another host) working on this sweep right now?"""
+    now = time.time()
+    return any(alive(v, now) for k, v in study.user_attrs.items()
+               if k.startswith(PREFIX) and k != own_key and isinstance(v, dict))
+
+
 def orphans(study: Any, own_key: str, own_running: set[int]) -> list[Any]:
     """RUNNING trials that no live driver holds: cut off by an interruption."""
     from optuna.trial import TrialState

@@ -40,6 +40,10 @@ def quiet_mlflow() -> None:
     import warnings
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # an unreachable server should cost seconds, not MLflow's default minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     warnings.filterwarnings("ignore", message=".*noload.*")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -73,7 +77,7 @@ class Tracker:
     the driver's GIL it would slow every ask/tell. Methods enqueue and return at once;
     `close` drains the queue. If the process dies, the study still has every result."""
 
-    def __init__(self, spec: SweepSpec, parent_run_id: str | None = None, uid: str = "") -> None:
+    def __init__(self, spec: SweepSpec, parent_run_id: str | None = None, uid: str = "", reopen: bool = True) -> None:
         import multiprocessing as mp
 
         self.spec = spec
@@ -86,7 +90,7 @@ class Tracker:
         self._parent_error: str | None = None
         self._errors = 0
         self._proc = ctx.Process(target=_serve, args=(spec, self.uri, self.experiment, parent_run_id, uid,
-                                                       self._q, self._results), name="sweeper-mlflow", daemon=True)
+                                                       self._q, self._results, reopen), name="sweeper-mlflow", daemon=True)
         self._proc.start()
 
     # --- the driver's side -------------------------------------------------------------------
@@ -167,28 +171,32 @@ class Tracker:
         return self._errors
 
 
-def _serve(spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str, q: Any, results: Any) -> None:
+def _serve(spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str, q: Any, results: Any,
+           reopen: bool = True) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it closes us in order
     from .worker import die_with_parent
 
     die_with_parent()
-    _Writer(spec, uri, experiment, parent_run_id, uid, q, results).loop()
+    _Writer(spec, uri, experiment, parent_run_id, uid, q, results, reopen).loop()
 
 
 class _Writer:
     """Runs in the tracking process: owns the MlflowClient, batches what the driver queued."""
 
     def __init__(self, spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str,
-                 q: Any, results: Any) -> None:
+                 q: Any, results: Any, reopen: bool = True) -> None:
         self.spec, self.uri, self.experiment = spec, uri, experiment
+        self.reopen = reopen
         self._resume_parent = parent_run_id
         self.uid = uid
         self._q, self._results = q, results
         self._runs: dict[int, str] = {}
         self._pending_params: dict[int, list[Any]] = {}
         self._errors = 0
+        self._down_since: float | None = None
+        self._last_probe = 0.0
 
     def loop(self) -> None:
         try:
@@ -218,6 +226,9 @@ class _Writer:
                 if op is None:
                     stop = True
                     continue
+                if self._down_since is not None and not self._probe():
+                    self._errors += 1  # dropped while MLflow is down: `sweep sync` rebuilds it from the study
+                    continue
                 try:
                     if op[0] == "best":
                         _, step, value, tags, cfg, ts = op
@@ -236,8 +247,14 @@ class _Writer:
                         getattr(self, "_" + op[0])(*op[1:])
                 except Exception as e:
                     self._errors += 1
-                    log.warning("MLflow write failed (%s): %s", op[0], mask(" ".join(str(e).split()))[:300])
+                    if self._down_since is None:
+                        log.warning("MLflow write failed (%s): %s; trials go on, the study keeps every result",
+                                    op[0], mask(" ".join(str(e).split()))[:300])
+                    self._down_since = self._last_probe = time.monotonic()
             try:
+                if self._down_since is not None:
+                    parent_metrics, parent_tags = [], {}
+                    self._pending_params.clear()
                 self._flush_parent(parent_metrics, parent_tags)
                 self._flush_params()
                 if best_cfg is not None and (stop or time.monotonic() - last_cfg_upload > 2.0):
@@ -250,6 +267,20 @@ class _Writer:
                 self._results.put(("errors", self._errors))
             if stop:
                 return
+
+    def _probe(self) -> bool:
+        """While MLflow is down, try it again every 10 s rather than on every queued write."""
+        if time.monotonic() - self._last_probe < 10.0:
+            return False
+        self._last_probe = time.monotonic()
+        try:
+            self.client.get_experiment(self.experiment_id)
+        except Exception:
+            return False
+        log.warning("MLflow is back after %.0f s; `sweep sync %s` fills in what it missed",
+                    time.monotonic() - (self._down_since or 0), self.spec.name)
+        self._down_since = None
+        return True
 
     def _connect(self) -> None:
         quiet_mlflow()
@@ -286,8 +317,9 @@ class _Writer:
                 self._resume_parent = found[0].info.run_id
         if self._resume_parent:
             self.parent_id = self._resume_parent
-            self.client.update_run(self.parent_id, status="RUNNING")
-            self.client.set_tag(self.parent_id, "sweep.state", "RUNNING")
+            if self.reopen:
+                self.client.update_run(self.parent_id, status="RUNNING")
+                self.client.set_tag(self.parent_id, "sweep.state", "RUNNING")
         else:
             run = self.client.create_run(exp_id, run_name=self.spec.name,
                                          tags={"sweep.name": self.spec.name, "sweep.state": "RUNNING", "sweep.uid": self.uid})
@@ -394,7 +426,9 @@ class _Writer:
             steps = sorted(t["intermediate"])
             last = steps[-1] if steps else None
             ts = t["end"] or int(time.time() * 1000)
-            metrics = [Metric(metric, float(v), ts, int(s)) for s, v in sorted(t["intermediate"].items())]
+            # reports carry an earlier timestamp than the result, so MLflow shows the result as latest
+            early = min(ts - 1, t["start"] or ts - 1)
+            metrics = [Metric(metric, float(v), early, int(s)) for s, v in sorted(t["intermediate"].items())]
             if t["state"] == "COMPLETE" and t["value"] is not None and t["intermediate"].get(last) != t["value"]:
                 metrics.append(Metric(metric, float(t["value"]), ts, int(last or 0)))
             tags = {"trial.state": t["state"], "trial.last_step": "" if last is None else str(last), "trial.synced": "true"}

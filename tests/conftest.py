@@ -25,12 +25,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real `mlflow server` process on a loopback port, stopped after the session."""
-    d = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    log = open(d / "server.log", "wb")
+def start_mlflow_server(d: Path, port: int) -> subprocess.Popen[bytes]:
+    """A real `mlflow server` on loopback with its store in `d`; returns once it answers."""
+    log = open(d / "server.log", "ab")
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     proc = subprocess.Popen(
         [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{d}/server.db",
@@ -50,13 +47,27 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     else:
         os.killpg(proc.pid, signal.SIGKILL)
         raise RuntimeError("mlflow server did not start in 90 s")
-    yield url
+    log.close()
+    return proc
+
+
+def stop_mlflow_server(proc: subprocess.Popen[bytes]) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `mlflow server` process on a loopback port, stopped after the session."""
+    d = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    proc = start_mlflow_server(d, port)
+    yield f"http://127.0.0.1:{port}"
+    stop_mlflow_server(proc)
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ class Driver:
         self.spec = spec
         self.lease = lease
         self._orphan_check = 0.0
+        self.shared = False  # other drivers (agents) work on the same study
         self.study = study
         self.backend = backend
         self.tracker = tracker
@@ -181,6 +182,9 @@ class Driver:
         if self.lease is None or now - self._orphan_check < 5.0:
             return
         self._orphan_check = now
+        from ..lease import others_alive
+
+        self.shared = others_alive(self.study, self.lease.key)
         numbers = self.reclaim_orphans()
         if numbers:
             queued = {q[1] for q in self.retry_queue}
@@ -191,6 +195,10 @@ class Driver:
             self.tracker.sync(_snapshot(self.study, numbers))
 
     def run(self) -> Outcome:
+        if self.lease is not None:
+            from ..lease import others_alive
+
+            self.shared = others_alive(self.study, self.lease.key)
         self._initial_state()
         target = self.spec.n_trials or 0
         free = list(range(self.backend.n))
@@ -201,8 +209,10 @@ class Driver:
                 return self._interrupt()
             if self.failed > self.spec.max_failures:
                 too_many_failures = True
-            while free and not too_many_failures and self.finished + len(self.running) < target:
-                self._launch(free.pop(0))
+            while free and not too_many_failures and self._budget_left(target) > 0:
+                if not self._launch(free[0]):
+                    break
+                free.pop(0)
             if not self.running:
                 break
             for ev in self.backend.wait(timeout=0.2):
@@ -223,7 +233,20 @@ class Driver:
             return Outcome("FAILED", "no trial completed")
         return Outcome("FINISHED")
 
-    def _launch(self, slot: int) -> None:
+    def _budget_left(self, target: int) -> int:
+        if not self.shared:
+            return target - self.finished - len(self.running)
+        c = counts(self.study.get_trials(deepcopy=False))  # every agent's trials
+        return target - c.finished - c.running
+
+    def _surplus(self, trial: Any) -> bool:
+        """Two agents may ask the last trial at once: the one with the higher number yields."""
+        self.study._storage.refresh()
+        earlier = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
+        c = counts(earlier)
+        return c.finished + c.running >= (self.spec.n_trials or 0)
+
+    def _launch(self, slot: int) -> bool:
         retry_of = None
         if self.retry_queue:
             params, retry_of, root, attempt = self.retry_queue.pop(0)
@@ -234,6 +257,14 @@ class Driver:
             trial = self.study.ask(self.dists)
             root, attempt = trial.number, 0
         number = trial.number
+        if self.shared and self._surplus(trial):
+            from optuna.trial import TrialState
+
+            trial.set_user_attr(ATTR_INTERRUPTED, True)
+            trial.set_user_attr(ATTR_NO_RETRY, True)
+            trial.set_user_attr(ATTR_ERROR, "not run: another agent took the last trial of the budget")
+            self.study.tell(trial, state=TrialState.FAIL)
+            return False
         params = {**{k: trial.params[k] for k in self.dists}, **self.fixed}
         ordered = {k: params[k] for k in self.spec.params}
         sweep_dir = self.spec.sweep_dir
@@ -259,6 +290,7 @@ class Driver:
         self.tracker.trial_started(number, ordered, tags)
         self.backend.submit(slot, task)
         self.progress.trial_started(number, ordered)
+        return True
 
     def _handle(self, ev: Any) -> int | None:
         r = self.running.get(ev.slot)
