@@ -132,3 +132,28 @@ def test_resume_extends_budget_and_refuses_other_changes(workdir):
     assert "interval(-5.0, 5.0)" in changed.stderr and "interval(0.0, 1.0)" in changed.stderr
     bad = run_cli(["resume", "rs", "seed=3"], workdir)
     assert bad.returncode == 2 and "only budget keys can change on resume" in bad.stderr
+
+
+def test_two_agents_share_one_sweep_without_overrunning_it(workdir):
+    write(workdir / "sweep.yaml", SWEEP.replace("n_trials: 30", "n_trials: 20"))
+    db = workdir / ".sweeps" / "sweeps.db"
+    first = start_cli(["launch", "sweep.yaml"], workdir)
+    deadline = time.monotonic() + 60
+    while count(db, "COMPLETE") < 1:
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    second = run_cli(["agent", "rs"], workdir, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert first.wait(timeout=300) == 0
+    study = optuna.load_study(study_name="rs", storage=f"sqlite:///{db}")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 20
+    assert not [t for t in study.trials if t.state.name in ("RUNNING", "WAITING")]
+    # both agents ran trials; none ran a trial twice or beyond the budget
+    hosts = {t.number for t in complete}
+    assert len(hosts) == 20
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("rs").experiment_id], max_results=1000)
+    assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
+    assert len(kids) == 20 and len({k.data.tags["worker.pid"] for k in kids}) >= 3

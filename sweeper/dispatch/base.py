@@ -179,12 +179,12 @@ class Driver:
 
     def _requeue_orphans(self) -> None:
         now = time.monotonic()
-        if self.lease is None or now - self._orphan_check < 5.0:
+        if self.lease is None or now - self._orphan_check < 1.0:
             return
         self._orphan_check = now
         from ..lease import others_alive
 
-        self.shared = others_alive(self.study, self.lease.key)
+        self.shared = others_alive(self.study, self.lease.key)  # an agent that joins is seen within 1 s
         numbers = self.reclaim_orphans()
         if numbers:
             queued = {q[1] for q in self.retry_queue}
@@ -199,6 +199,8 @@ class Driver:
             from ..lease import others_alive
 
             self.shared = others_alive(self.study, self.lease.key)
+            if self.shared:
+                time.sleep(1.5)  # joining: let the drivers already at work see our lease first
         self._initial_state()
         target = self.spec.n_trials or 0
         free = list(range(self.backend.n))
