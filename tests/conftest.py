@@ -70,6 +70,19 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     stop_mlflow_server(proc)
 
 
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL server (pgserver's bundled binaries), local socket only, stopped after the session."""
+    import pgserver
+
+    d = tmp_path_factory.mktemp("postgres")
+    os.chmod(d, 0o755)  # as root, pgserver runs postgres as its own user, which must reach the folder
+    srv = pgserver.get_server(d / "data", cleanup_mode="stop")
+    uri = srv.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
+    yield uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    srv.cleanup()
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A scratch project folder with the test objectives importable and its own embedded stores."""

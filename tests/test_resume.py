@@ -157,3 +157,28 @@ def test_two_agents_share_one_sweep_without_overrunning_it(workdir):
     assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
     assert len(kids) == 20 and len({k.data.tags["worker.pid"] for k in kids}) >= 3
+
+
+def test_two_agents_on_postgresql(workdir, postgres_url):
+    name = f"pg{int(time.time() * 1000) % 10**8}"
+    write(workdir / "sweep.yaml", SWEEP.replace("name: rs", f"name: {name}").replace("n_trials: 30", "n_trials: 16")
+          + f"storage: {postgres_url}\n")
+    first = start_cli(["launch", "sweep.yaml"], workdir)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            st = optuna.load_study(study_name=name, storage=postgres_url)
+            if [t for t in st.trials if t.state.name == "COMPLETE"]:
+                break
+        except KeyError:
+            pass
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    second = run_cli(["agent", name, "--storage", postgres_url], workdir, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert first.wait(timeout=300) == 0
+    study = optuna.load_study(study_name=name, storage=postgres_url)
+    assert [t.state.name for t in study.trials].count("COMPLETE") == 16
+    assert not [t for t in study.trials if t.state.name in ("RUNNING", "WAITING")]
+    ls = run_cli(["ls", "--storage", postgres_url], workdir, check=True).stdout
+    assert name in ls and "16/16" in ls
