@@ -76,7 +76,7 @@ class SweepSpec:
     params: dict[str, Any]  # name -> Param (see space.py), in file order
     trial: TrialSpec
     n_trials: int | None
-    workers: int
+    workers: int | None  # None: as many as the resources allow
     max_failures: int
     seed: int | None
     storage: str

@@ -57,12 +57,13 @@ def describe(spec: SweepSpec) -> str:
     except SpecError:
         size = "infinite (continuous parameters)"
     lines += ["", f"grid size: {size}", f"search: {spec.search.method}, early_stop: {spec.early_stop.type}, "
-              f"n_trials: {spec.n_trials}, workers: {spec.workers}", f"storage: {mask(spec.storage)}"]
+              f"n_trials: {spec.n_trials}, workers: {spec.workers or 'as many as resources allow'}", f"storage: {mask(spec.storage)}"]
     return "\n".join(lines)
 
 
-def _settings(spec: SweepSpec) -> dict[str, Any]:
-    s: dict[str, Any] = {"search.method": spec.search.method, "n_trials": spec.n_trials, "workers": spec.workers,
+def _settings(spec: SweepSpec, workers: int) -> dict[str, Any]:
+    s: dict[str, Any] = {"search.method": spec.search.method, "n_trials": spec.n_trials, "workers": workers,
+                         "resources.cpus": spec.resources.cpus, "resources.gpus": spec.resources.gpus,
                          "max_failures": spec.max_failures, "seed": spec.seed, "objective.metric": spec.objective.metric,
                          "objective.goal": spec.objective.goal, "early_stop.type": spec.early_stop.type,
                          "backend": spec.backend.type,
@@ -100,7 +101,10 @@ def _make_backend(spec: SweepSpec) -> Any:
 
     if spec.backend.type == "ray":
         raise SpecError(spec.source, "backend", "the ray backend is not available in this version (use backend=local)")
-    return LocalBackend(spec.workers, spec.workdir)
+    from . import gpus
+
+    slots = gpus.plan(spec, spec.workers)
+    return LocalBackend(len(slots), spec.workdir, slots)
 
 
 def launch(path: str, overrides: list[str], storage: str | None = None, dry_run: bool = False,
@@ -163,7 +167,7 @@ def sync(name: str, storage_url: str) -> str:
     state = str(st.user_attrs.get(ATTR_STATE, "RUNNING"))
     tracker = Tracker(spec, parent_run_id=parent_id, uid=str(st.user_attrs.get(ATTR_UID, "")), reopen=False)
     if not parent_id:
-        tracker.sweep_started(_settings(spec))
+        tracker.sweep_started(_settings(spec, spec.workers or 1))
     snapshot = _snapshot(st)
     tracker.sync(snapshot)
     pid = tracker.wait_parent(120)
@@ -221,7 +225,7 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
         lease = Lease(st)
         lease.renew([], force=True)
         tracker = Tracker(spec, parent_run_id=parent_id, uid=str(st.user_attrs.get(ATTR_UID, "")))
-        tracker.sweep_started(_settings(spec))
+        tracker.sweep_started(_settings(spec, backend.n))
         driver = Driver(spec, st, backend, tracker, prog, pruner, lease)
         if not new:
             interrupted = driver.reclaim_orphans()

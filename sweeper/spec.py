@@ -311,7 +311,7 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         params=params,
         trial=trial,
         n_trials=_int(src, "n_trials", data.get("n_trials"), 1, allow_none=True),
-        workers=_int(src, "workers", data.get("workers", 1), 1) or 1,
+        workers=_int(src, "workers", data.get("workers"), 1, allow_none=True),
         max_failures=_int(src, "max_failures", data.get("max_failures", 10), 0) or 0,
         seed=_int(src, "seed", data.get("seed"), 0, allow_none=True),
         storage=storage,

@@ -92,3 +92,13 @@ def checkpointed(cfg):
             os.replace("worker.pid.tmp", "worker.pid")
             time.sleep(30)  # killed here by the test
     return {"loss": float(cfg.x)}
+
+
+def gpu_probe(cfg):
+    """Records which devices it was given and when it held them."""
+    start = time.time()
+    time.sleep(0.4)
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    with open(f"gpu-{sweeper.trial_number()}.txt", "w") as f:
+        f.write(f"{devices} {start} {time.time()}\n")
+    return {"loss": float(cfg.x), "n_devices": float(len(devices.split(",")) if devices else 0)}

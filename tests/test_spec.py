@@ -29,7 +29,7 @@ def test_defaults_come_from_conf_groups_and_file_keys_win(tmp_path):
     assert s.search.method == "tpe" and s.search.options["n_startup_trials"] == 3
     assert s.early_stop.type == "none" and s.backend.type == "local"
     assert s.storage == f"sqlite:///{tmp_path}/.sweeps/sweeps.db"
-    assert s.objective.goal == "minimize" and s.workers == 1
+    assert s.objective.goal == "minimize" and s.workers is None  # as many as the resources allow
 
 
 def test_overrides_need_no_plus_and_params_take_sweep_expressions(tmp_path):
