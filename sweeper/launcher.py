@@ -100,7 +100,9 @@ def _make_backend(spec: SweepSpec) -> Any:
     from .dispatch.local import LocalBackend
 
     if spec.backend.type == "ray":
-        raise SpecError(spec.source, "backend", "the ray backend is not available in this version (use backend=local)")
+        from .dispatch.ray import RayBackend
+
+        return RayBackend(spec)
     from . import gpus
 
     slots = gpus.plan(spec, spec.workers)

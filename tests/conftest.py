@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -146,3 +147,31 @@ def start_cli(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.Popen([*SWEEP, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A real local Ray cluster on loopback with 2 CPUs and 2 declared GPUs, stopped after the session."""
+    d = tmp_path_factory.mktemp("ray")
+    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
+    port = free_port()
+    ray_bin = Path(sys.executable).parent / "ray"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    log = open(d / "ray.log", "wb")
+    proc = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+                             "--num-cpus=2", "--num-gpus=2", "--include-dashboard=false", f"--temp-dir={ray_tmp}"],
+                            stdout=log, stderr=log, env=env, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while b"Ray runtime started" not in (d / "ray.log").read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("ray start failed: " + (d / "ray.log").read_text()[-2000:])
+        time.sleep(0.5)
+    yield f"127.0.0.1:{port}"
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+    shutil.rmtree(ray_tmp, ignore_errors=True)

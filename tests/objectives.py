@@ -102,3 +102,10 @@ def gpu_probe(cfg):
     with open(f"gpu-{sweeper.trial_number()}.txt", "w") as f:
         f.write(f"{devices} {start} {time.time()}\n")
     return {"loss": float(cfg.x), "n_devices": float(len(devices.split(",")) if devices else 0)}
+
+
+def ray_curves(cfg):
+    """`curves`, plus where it ran: the devices it was given."""
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    out = curves(cfg)
+    return {**out, "gpu_seen": float(len(devices.split(",")) if devices else 0)}

@@ -1,0 +1,77 @@
+"""The same YAML on a real Ray cluster (joined by address): layout, pruning, GPUs, resume."""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+import optuna
+from conftest import power_cut, run_cli, start_cli, write
+from test_resume import check_exactly_once, count
+
+SWEEP = """
+defaults:
+  - search: random
+  - early_stop: asha
+  - backend: ray
+  - _self_
+name: onray
+objective: {metric: loss}
+params:
+  x: interval(-10.0, 10.0)
+  max_steps: 27
+trial: {function: objectives:ray_curves}
+backend: {address: "ADDRESS"}
+resources: {cpus: 1, gpus: 1}
+n_trials: 16
+seed: 4
+"""
+
+
+def test_sweep_on_a_joined_ray_cluster_with_gpus_and_pruning(workdir, ray_cluster):
+    write(workdir / "sweep.yaml", SWEEP.replace("ADDRESS", ray_cluster))
+    p = run_cli(["launch", "sweep.yaml"], workdir, timeout=400)
+    assert p.returncode == 0, p.stdout + p.stderr
+    study = optuna.load_study(study_name="onray", storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") + states.count("PRUNED") == 16 and states.count("PRUNED") >= 4
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("onray").experiment_id], max_results=100)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.data.params["backend"] == "ray" and parent.data.params["workers"] == "2"
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(kids) == 16
+    assert all(k.data.tags.get("ray.node_id") for k in kids)
+    assert {k.data.tags["worker.gpus"] for k in kids} <= {"0", "1"}
+    complete = [k for k in kids if k.data.tags["trial.state"] == "COMPLETE"]
+    assert complete and all(k.data.metrics["gpu_seen"] == 1.0 for k in complete)
+    pruned = [k for k in kids if k.data.tags["trial.state"] == "PRUNED"]
+    assert all(k.info.status == "FINISHED" and int(k.data.tags["trial.last_step"]) in (1, 3, 9) for k in pruned)
+
+
+def test_resume_on_ray_after_the_driver_is_killed(workdir, ray_cluster):
+    text = SWEEP.replace("ADDRESS", ray_cluster).replace("early_stop: asha", "early_stop: none")
+    write(workdir / "sweep.yaml", text.replace("objectives:ray_curves", "objectives:slowish").replace("max_steps: 27", "max_steps: 3"))
+    db = workdir / ".sweeps" / "sweeps.db"
+    proc = start_cli(["launch", "sweep.yaml"], workdir)
+    deadline = time.monotonic() + 200
+    while count(db, "COMPLETE") < 3:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.2)
+    power_cut(proc.pid)  # the driver; its actors live on in the cluster until Ray reaps them
+    proc.wait()
+    p = run_cli(["resume", "onray"], workdir, timeout=400)
+    assert p.returncode == 0, p.stdout + p.stderr
+    check_exactly_once(workdir, "onray", 16)
+
+
+def test_ray_errors_are_clear(workdir, ray_cluster):
+    write(workdir / "sweep.yaml", SWEEP.replace("ADDRESS", ray_cluster).replace("gpus: 1}", "gpus: 4}"))
+    p = run_cli(["launch", "sweep.yaml"], workdir, timeout=200)
+    assert p.returncode == 2
+    assert p.stderr.strip() == "error: sweep.yaml: resources.gpus: 4 GPUs per trial, but no Ray node has more than 2"
+    write(workdir / "sweep.yaml", SWEEP.replace("ADDRESS", "127.0.0.1:1"))
+    p = run_cli(["launch", "sweep.yaml"], workdir, timeout=200)
+    assert p.returncode == 2 and "backend.address: cannot reach Ray at 127.0.0.1:1" in p.stderr
+    assert not (workdir / ".sweeps").exists()
