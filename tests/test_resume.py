@@ -137,7 +137,7 @@ def test_resume_extends_budget_and_refuses_other_changes(workdir):
 def test_two_agents_share_one_sweep_without_overrunning_it(workdir):
     write(workdir / "sweep.yaml", SWEEP.replace("n_trials: 30", "n_trials: 20"))
     db = workdir / ".sweeps" / "sweeps.db"
-    first = start_cli(["launch", "sweep.yaml"], workdir)
+    first = start_cli(["launch", "sweep.yaml", "workers=1"], workdir)  # slow enough for the agent to join
     deadline = time.monotonic() + 60
     while count(db, "COMPLETE") < 1:
         assert first.poll() is None and time.monotonic() < deadline
@@ -156,7 +156,7 @@ def test_two_agents_share_one_sweep_without_overrunning_it(workdir):
     runs = client.search_runs([client.get_experiment_by_name("rs").experiment_id], max_results=1000)
     assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags and r.info.status == "FINISHED"]
-    assert len(kids) == 20 and len({k.data.tags["worker.pid"] for k in kids}) >= 3
+    assert len(kids) == 20 and len({k.data.tags["worker.pid"] for k in kids}) >= 2  # the agent ran some
 
 
 def test_two_agents_on_postgresql(workdir, postgres_url):
