@@ -34,14 +34,15 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def time_sweeper(trials: int, workers: int) -> float:
+def time_sweeper(trials: int, workers: int, backend: str = "local") -> float:
     d = Path(tempfile.mkdtemp(prefix="bench-sweeper-"))
     try:
         (d / "bench_objective.py").write_text(OBJECTIVE)
         (d / "sweep.yaml").write_text(SWEEP)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "sweeper.cli", "launch", "sweep.yaml", f"n_trials={trials}",
-                        f"workers={workers}"], cwd=d, env=_clean_env(), check=True, capture_output=True)
+                        f"workers={workers}", f"backend={backend}"], cwd=d, env=_clean_env(), check=True,
+                       capture_output=True)
         return time.perf_counter() - t0
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -58,12 +59,17 @@ def time_textbook(trials: int) -> float:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def measure(trials: int, repeats: int) -> dict[str, list[float]]:
+def measure(trials: int, repeats: int, ray: bool = False) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"textbook loop": [], "sweeper workers=1": [], "sweeper workers=2": []}
+    if ray:
+        times.update({"sweeper ray workers=1": [], "sweeper ray workers=2": []})
     for _ in range(repeats):  # interleaved, so a busy moment hurts every row alike
         times["textbook loop"].append(time_textbook(trials))
         times["sweeper workers=1"].append(time_sweeper(trials, 1))
         times["sweeper workers=2"].append(time_sweeper(trials, 2))
+        if ray:  # a fresh local Ray each time: its start (~5 s) is part of what a user waits for
+            times["sweeper ray workers=1"].append(time_sweeper(trials, 1, "ray"))
+            times["sweeper ray workers=2"].append(time_sweeper(trials, 2, "ray"))
     return times
 
 
@@ -81,8 +87,9 @@ def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray backend rows")
     args = ap.parse_args(argv)
-    table = report(measure(args.trials, args.repeats), args.trials)
+    table = report(measure(args.trials, args.repeats, ray=not args.no_ray), args.trials)
     print(table)
     return table
 
