@@ -156,6 +156,10 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
     port = free_port()
     ray_bin = Path(sys.executable).parent / "ray"
+    # a token in ~/.ray (left by any earlier local Ray) would make Ray 2.60's joins fail: the
+    # loopback test cluster and its clients run without token auth
+    saved_auth = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
     log = open(d / "ray.log", "wb")
     proc = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
@@ -175,3 +179,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
         proc.wait()
     log.close()
     shutil.rmtree(ray_tmp, ignore_errors=True)
+    if saved_auth is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = saved_auth

@@ -118,6 +118,10 @@ class RayBackend:
         else:
             self._tmp = tempfile.mkdtemp(prefix="sweeper-ray-")
             kwargs["_temp_dir"] = self._tmp
+            kwargs["_node_ip_address"] = "127.0.0.1"  # a private Ray: loopback only
+            # Ray 2.60 would write ~/.ray/auth_token for a new local cluster, and with that file
+            # present every later `ray start` + join on this machine fails; loopback needs no token
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             gpus = os.environ.get("SWEEPER_GPUS")
             if gpus is not None:
                 kwargs["num_gpus"] = len([g for g in gpus.split(",") if g.strip()])
