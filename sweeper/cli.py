@@ -97,13 +97,13 @@ def sync(name: str, storage: str | None) -> None:
 @click.option("--storage", help=STORAGE_HELP)
 def ls_(storage: str | None) -> None:
     """List the sweeps in the storage with their state and progress."""
+    import optuna
+
     from . import study as studies
 
     st = studies.open_storage(_storage(storage))
     rows = []
     for s in st.get_all_studies():
-        import optuna
-
         summ = studies.summary(optuna.load_study(study_name=s.study_name, storage=st))
         done = summ["complete"] + summ["pruned"] + summ["failed"]
         rows.append((summ["name"], summ["state"], f"{done}/{summ['n_trials']}", str(summ["running"]),

@@ -70,20 +70,18 @@ class Lease:
         self.study.set_user_attr(self.key, {"released": True})
 
 
-def others_alive(study: Any, own_key: str) -> bool:
-    """Is another driver (a `sweep agent`, another host) working on this sweep right now?"""
+def live_leases(study: Any, own_key: str) -> list[dict[str, Any]]:
+    """The leases of the other drivers (agents, other hosts) working on this sweep right now."""
     now = time.time()
-    return any(alive(v, now) for k, v in study.user_attrs.items()
-               if k.startswith(PREFIX) and k != own_key and isinstance(v, dict))
+    return [v for k, v in study.user_attrs.items()
+            if k.startswith(PREFIX) and k != own_key and isinstance(v, dict) and alive(v, now)]
 
 
-def orphans(study: Any, own_key: str, own_running: set[int]) -> list[Any]:
+def orphans(study: Any, live: list[dict[str, Any]], own_running: set[int]) -> list[Any]:
     """RUNNING trials that no live driver holds: cut off by an interruption."""
     from optuna.trial import TrialState
 
     now = time.time()
-    leases = {k: v for k, v in study.user_attrs.items() if k.startswith(PREFIX) and k != own_key and isinstance(v, dict)}
-    live = [v for v in leases.values() if alive(v, now)]
     held = {int(n) for v in live for n in v.get("trials", [])}
     out = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

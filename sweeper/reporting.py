@@ -9,7 +9,6 @@ descriptors in `SWEEPER_REPORT_FD` and talks JSON lines over them.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from typing import Any, Protocol
@@ -71,8 +70,6 @@ def report(step: int | None = None, **metrics: Any) -> None:
             clean[k] = float(v)
         except (TypeError, ValueError):
             raise TypeError(f"sweeper.report: metric {k!r} must be a number, got {v!r}") from None
-        if math.isnan(clean[k]):
-            clean[k] = float("nan")
     _last_step = step
     channel = _get_channel()
     if channel is not None and channel.report(step, clean):

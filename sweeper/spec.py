@@ -347,6 +347,3 @@ def _replace(spec: SweepSpec, **changes: Any) -> SweepSpec:
 
     return dataclasses.replace(spec, **changes)
 
-
-def with_budget(spec: SweepSpec, **changes: Any) -> SweepSpec:
-    return _replace(spec, **changes)

@@ -7,7 +7,6 @@ and in search/early_stop; SQLite gets WAL journaling so `sweep status` can read 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -179,6 +178,3 @@ def summary(study: Any) -> dict[str, Any]:
             "best_value": best.value if best else None, "best_trial": best.number if best else None,
             "direction": study.direction.name.lower()}
 
-
-def to_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=False, default=str)

@@ -13,6 +13,7 @@ import faulthandler
 import importlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -81,8 +82,6 @@ def format_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ",".join(f"{k}:{format_value(v)}" for k, v in value.items()) + "}"
     s = str(value)
-    import re
-
     if re.fullmatch(r"[A-Za-z_/\-][\w./\-]*", s) and s.lower() not in ("null", "true", "false", "nan", "inf"):
         return s
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -126,18 +126,20 @@ class Driver:
         return a > b if self.maximize else a < b
 
     # --- the loop ------------------------------------------------------------------------------
-    def reclaim_orphans(self) -> list[int]:
+    def reclaim_orphans(self, live: list[dict[str, Any]] | None = None) -> list[int]:
         """Mark RUNNING trials that no live driver holds as interrupted; they are re-run."""
         from optuna.trial import TrialState
 
-        from ..lease import orphans
+        from ..lease import live_leases, orphans
 
         if self.lease is None:
             return []
+        if live is None:
+            live = live_leases(self.study, self.lease.key)
         own = {r.number for r in self.running.values()}
         found = []
         storage = self.study._storage
-        for t in orphans(self.study, self.lease.key, own):
+        for t in orphans(self.study, live, own):
             try:
                 self._complete_params(t)
                 storage.set_trial_user_attr(t._trial_id, ATTR_INTERRUPTED, True)
@@ -182,10 +184,11 @@ class Driver:
         if self.lease is None or now - self._orphan_check < 1.0:
             return
         self._orphan_check = now
-        from ..lease import others_alive
+        from ..lease import live_leases
 
-        self.shared = others_alive(self.study, self.lease.key)  # an agent that joins is seen within 1 s
-        numbers = self.reclaim_orphans()
+        live = live_leases(self.study, self.lease.key)  # one read of the leases a second
+        self.shared = bool(live)  # an agent that joins is seen within 1 s
+        numbers = self.reclaim_orphans(live)
         if numbers:
             queued = {q[1] for q in self.retry_queue}
             for t in self.study.get_trials(deepcopy=False):
@@ -196,9 +199,9 @@ class Driver:
 
     def run(self) -> Outcome:
         if self.lease is not None:
-            from ..lease import others_alive
+            from ..lease import live_leases
 
-            self.shared = others_alive(self.study, self.lease.key)
+            self.shared = bool(live_leases(self.study, self.lease.key))
             if self.shared:
                 time.sleep(1.5)  # joining: let the drivers already at work see our lease first
         self._initial_state()
