@@ -199,6 +199,8 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
     prog = progress or progress_mod.make(spec.name, spec.objective.metric)
     try:
         backend.start()
+        for warning in getattr(backend, "warnings", []):
+            echo(f"warning: {warning}")
         if spec.trial.function:
             problem = backend.check_function(spec.trial.function)
             if problem:

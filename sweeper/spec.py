@@ -297,6 +297,14 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
     be_type = be_d.pop("type", "local")
     if be_type not in BACKENDS:
         raise SpecError(src, "backend", f"unknown backend {be_type!r} (allowed: {', '.join(BACKENDS)})")
+    be_keys = {"local": ("type",), "ray": ("type", "address", "storage")}[be_type]
+    for k in be_d:
+        if k not in be_keys and be_d[k] is not None:
+            raise SpecError(src, f"backend.{k}", f"unknown key for backend {be_type!r} (allowed: {', '.join(be_keys)})")
+    if be_d.get("storage") is not None:
+        be_d["storage"] = os.path.join(workdir, os.path.expanduser(_str(src, "backend.storage", be_d["storage"]) or ""))
+    else:
+        be_d.pop("storage", None)
     res = _section(data, "resources", src)
     resources = Resources(cpus=_num(src, "resources.cpus", res.get("cpus", 1)) or 1.0,
                           gpus=_num(src, "resources.gpus", res.get("gpus", 0), positive=False) or 0.0)

@@ -149,35 +149,51 @@ def start_cli(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+def _ray_start(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    ray_bin = Path(sys.executable).parent / "ray"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(ray_bin), "start", "--block", "--node-ip-address=127.0.0.1", *args],
+                                stdout=log, stderr=log, env=env, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while b"Ray runtime started" not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process_group(proc)
+            raise RuntimeError("ray start failed: " + log_path.read_text()[-2000:])
+        time.sleep(0.5)
+    return proc
+
+
+def start_ray_node(address: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """A second node (its own raylet and node id) joining the test cluster, with 1 CPU."""
+    return _ray_start([f"--address={address}", "--num-cpus=1"], log_path)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     """A real local Ray cluster on loopback with 2 CPUs and 2 declared GPUs, stopped after the session."""
     d = tmp_path_factory.mktemp("ray")
     ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
     port = free_port()
-    ray_bin = Path(sys.executable).parent / "ray"
     # a token in ~/.ray (left by any earlier local Ray) would make Ray 2.60's joins fail: the
     # loopback test cluster and its clients run without token auth
     saved_auth = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
-    log = open(d / "ray.log", "wb")
-    proc = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-                             "--num-cpus=2", "--num-gpus=2", "--include-dashboard=false", f"--temp-dir={ray_tmp}"],
-                            stdout=log, stderr=log, env=env, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while b"Ray runtime started" not in (d / "ray.log").read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("ray start failed: " + (d / "ray.log").read_text()[-2000:])
-        time.sleep(0.5)
+    proc = _ray_start(["--head", f"--port={port}", "--num-cpus=2", "--num-gpus=2", f"--temp-dir={ray_tmp}",
+                       "--include-dashboard=false"],
+                      d / "ray.log")
     yield f"127.0.0.1:{port}"
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    log.close()
+    stop_process_group(proc)
     shutil.rmtree(ray_tmp, ignore_errors=True)
     if saved_auth is None:
         os.environ.pop("RAY_AUTH_MODE", None)

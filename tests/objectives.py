@@ -109,3 +109,12 @@ def ray_curves(cfg):
     devices = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     out = curves(cfg)
     return {**out, "gpu_seen": float(len(devices.split(",")) if devices else 0)}
+
+
+def node_log(cfg):
+    """Prints a line and leaves a checkpoint: what a two-node sweep must bring home or share."""
+    print(f"trial {sweeper.trial_number()} says x={float(cfg.x):.3f}", flush=True)
+    with open(os.path.join(sweeper.checkpoint_dir(), "marker"), "w") as f:
+        f.write(os.environ.get("RAY_NODE_ID", "") or str(os.getpid()))
+    time.sleep(0.3)
+    return {"loss": float(cfg.x) ** 2}

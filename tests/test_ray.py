@@ -6,7 +6,7 @@ import time
 
 import mlflow
 import optuna
-from conftest import power_cut, run_cli, start_cli, write
+from conftest import power_cut, run_cli, start_cli, start_ray_node, stop_process_group, write
 from test_resume import check_exactly_once, count
 
 SWEEP = """
@@ -75,3 +75,51 @@ def test_ray_errors_are_clear(workdir, ray_cluster):
     p = run_cli(["launch", "sweep.yaml"], workdir, timeout=200)
     assert p.returncode == 2 and "backend.address: cannot reach Ray at 127.0.0.1:1" in p.stderr
     assert not (workdir / ".sweeps").exists()
+
+
+TWO_NODES = """
+defaults:
+  - search: random
+  - backend: ray
+  - _self_
+name: twonodes
+objective: {metric: loss}
+params: {x: "interval(-10.0, 10.0)"}
+trial: {function: objectives:node_log}
+backend: {address: "ADDRESS"STORAGE}
+resources: {cpus: 1}
+workers: 3
+n_trials: 9
+seed: 1
+"""
+
+
+def test_a_second_node_ships_its_logs_home_and_shares_checkpoints(workdir, ray_cluster, tmp_path):
+    """A real second Ray node (its own raylet, joined on loopback): what a trial printed there
+    reaches MLflow, and with backend.storage its checkpoints land in the shared folder."""
+    node = start_ray_node(ray_cluster, tmp_path / "node2.log")
+    try:
+        write(workdir / "sweep.yaml", TWO_NODES.replace("ADDRESS", ray_cluster)
+              .replace("STORAGE", f", storage: {tmp_path / 'shared'}"))
+        p = run_cli(["launch", "sweep.yaml"], workdir, timeout=400)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "backend.storage is not set" not in p.stdout + p.stderr
+        client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+        runs = client.search_runs([client.get_experiment_by_name("twonodes").experiment_id], max_results=100)
+        kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+        assert len(kids) == 9 and len({k.data.tags["ray.node_id"] for k in kids}) == 2
+        for k in kids:
+            n = k.data.tags["trial.number"]
+            local = client.download_artifacts(k.info.run_id, "stdout.txt", str(tmp_path))
+            assert open(local).read().startswith(f"trial {n} says x="), n
+        markers = sorted(p.parent.name for p in (tmp_path / "shared" / "twonodes" / "checkpoints").glob("*/marker"))
+        assert markers == sorted(f"trial-{i}" for i in range(9))
+        assert not (workdir / ".sweeps" / "checkpoints").exists()
+        # without a shared folder a multi-node sweep says what happens to checkpoints, and still runs
+        write(workdir / "sweep.yaml", TWO_NODES.replace("ADDRESS", ray_cluster).replace("STORAGE", "")
+              .replace("twonodes", "twonodes-b").replace("n_trials: 9", "n_trials: 1"))
+        p = run_cli(["launch", "sweep.yaml"], workdir, timeout=400)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "backend.storage is not set" in p.stdout + p.stderr
+    finally:
+        stop_process_group(node)

@@ -60,6 +60,9 @@ class Driver:
         self.tracker = tracker
         self.progress = progress
         self.pruner = pruner
+        #: checkpoints of a trial's attempts: the backend's shared folder if it has one (a Ray
+        #: cluster's `backend.storage`), else the sweep's own folder on this host
+        self.checkpoint_root = getattr(backend, "checkpoint_root", None) or os.path.join(spec.sweep_dir, "checkpoints")
         self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed}
         self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed}
         self.metric = spec.objective.metric
@@ -275,7 +278,7 @@ class Driver:
         sweep_dir = self.spec.sweep_dir
         info = self.backend.slot_info(slot)
         env = {"SWEEPER_SWEEP": self.spec.name, "SWEEPER_TRIAL": str(number),
-               "SWEEPER_CHECKPOINT_DIR": os.path.join(sweep_dir, "checkpoints", f"trial-{root}")}
+               "SWEEPER_CHECKPOINT_DIR": os.path.join(self.checkpoint_root, f"trial-{root}")}
         task: dict[str, Any] = {
             "number": number, "params": ordered, "env": env, "metric": self.metric,
             "out_dir": os.path.join(sweep_dir, "trials", str(number)), "workdir": self.spec.workdir,

@@ -20,6 +20,8 @@ from ..config import SweepSpec
 from ..errors import SpecError, SweepError
 from .events import Died, Done, Report, SlotInfo
 
+OUTPUTS = ("stdout.txt", "stderr.txt")
+SHIP_LIMIT = 4 * 1024 * 1024
 EXCLUDES = [".sweeps", "mlflow.db", "mlflow.db-journal", "mlruns", "mlartifacts", "outputs", "multirun", ".git",
             ".venv", "__pycache__", "*.db"]
 
@@ -80,15 +82,54 @@ class TrialActor:
         return check_function(target)
 
     def run(self, task: dict[str, Any]) -> dict[str, Any]:
+        import shutil
         import sys
+
+        import ray
 
         from ..worker import run_command, run_function
 
         task = {**task, "workdir": os.getcwd()}
         if task.get("argv") and not os.path.exists(task["argv"][0]) and "python" in os.path.basename(task["argv"][0]):
             task["argv"] = [sys.executable, *task["argv"][1:]]
+        # on another node the driver's trial folder is not there to read back: write to a scratch
+        # folder of this node and ship stdout/stderr home in the result
+        remote = ray.get_runtime_context().get_node_id() != task.get("driver_node")
+        if remote:
+            task["out_dir"] = tempfile.mkdtemp(prefix=f"sweeper-trial-{task['number']}-")
         os.makedirs(task["out_dir"], exist_ok=True)
-        return (run_command if task.get("argv") else run_function)(self.link, task)
+        try:
+            result = (run_command if task.get("argv") else run_function)(self.link, task)
+            if remote:
+                result["files"] = {name: _tail_bytes(os.path.join(task["out_dir"], name)) for name in OUTPUTS}
+            return result
+        finally:
+            if remote:
+                shutil.rmtree(task["out_dir"], ignore_errors=True)
+
+
+def _write_shipped(out_dir: str, files: dict[str, bytes] | None) -> None:
+    """A remote trial's stdout/stderr land where a local trial's would, so tracking reads them alike."""
+    if not files:
+        return
+    os.makedirs(out_dir, exist_ok=True)
+    for name, data in files.items():
+        if name in OUTPUTS:
+            with open(os.path.join(out_dir, name), "wb") as f:
+                f.write(data)
+
+
+def _tail_bytes(path: str, limit: int = SHIP_LIMIT) -> bytes:
+    """The file's last `limit` bytes: a trial's whole log rides in one Ray object, so it is capped."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            data = f.read()
+    except OSError:
+        return b""
+    return data if size <= limit else b"[... %d bytes cut ...]\n" % (size - limit) + data
 
 
 class RayBackend:
@@ -103,7 +144,12 @@ class RayBackend:
         self.pending: dict[int, tuple[Any, int]] = {}
         self.killed: dict[int, str] = {}
         self._tmp: str | None = None
+        self.warnings: list[str] = []
+        storage = spec.backend.options.get("storage")
+        #: where retried trials find their checkpoints: a folder every node sees, when one is given
+        self.checkpoint_root = os.path.join(storage, spec.name, "checkpoints") if storage else None
         self._connect()
+        self.driver_node = self.ray.get_runtime_context().get_node_id()
 
     def _connect(self) -> None:
         ray, spec = self.ray, self.spec
@@ -147,6 +193,10 @@ class RayBackend:
             ray.shutdown()
             raise SpecError(spec.source, "resources", f"no Ray node can hold one trial ({cpus:g} CPUs, {gpus:g} GPUs)")
         self.n = min(spec.workers or capacity, capacity)
+        if len(nodes) > 1 and not self.checkpoint_root:
+            self.warnings.append(f"the Ray cluster has {len(nodes)} nodes and backend.storage is not set: a trial's "
+                                 "checkpoints stay on the node that wrote them, so a retry placed on another node "
+                                 "starts afresh (set backend.storage to a folder every node mounts)")
 
     def _spawn(self, slot: int) -> Any:
         ray = self.ray
@@ -170,7 +220,8 @@ class RayBackend:
         return self.ray.get(self.actors[0].check.remote(target), timeout=timeout)
 
     def submit(self, slot: int, task: dict[str, Any]) -> None:
-        self.pending[slot] = (self.actors[slot].run.remote(task), task["number"])
+        task = {**task, "driver_node": self.driver_node}
+        self.pending[slot] = (self.actors[slot].run.remote(task), task["number"], task["out_dir"])
 
     def reply(self, slot: int, prune: bool) -> None:
         self.decisions[slot].put(prune)
@@ -186,20 +237,23 @@ class RayBackend:
         if n:
             for slot, number, step, metrics in self.reports.get_nowait_batch(n):
                 events.append(Report(slot, number, step, metrics))
-        refs = {ref: slot for slot, (ref, _) in self.pending.items()}
+        refs = {ref: slot for slot, (ref, _, _) in self.pending.items()}
         if not refs:
             time.sleep(min(timeout, 0.05))
             return events
         ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0 if events else min(timeout, 0.05))
         for ref in ready:
             slot = refs[ref]
-            _, number = self.pending.pop(slot)
+            _, number, out_dir = self.pending.pop(slot)
             try:
-                events.append(Done(slot, number, ray.get(ref)))
+                result = ray.get(ref)
             except Exception as e:  # the actor died: crash, OOM kill, our own kill on timeout
                 why = self.killed.pop(slot, None) or f"Ray worker died: {' '.join(str(e).split())[:300]}"
                 events.append(Died(slot, number, why))
                 self._replace(slot)
+                continue
+            _write_shipped(out_dir, result.pop("files", None))
+            events.append(Done(slot, number, result))
         return events
 
     def _replace(self, slot: int) -> None:
