@@ -1,14 +1,21 @@
-"""Compute saved by early termination on the quickstart model (MLP on digits).
+"""Compute saved by early termination: epochs trained, wall time and the result, per policy.
 
-The same sweep (TPE, same seed and n_trials, 27 epochs a trial) runs once per policy through
-`sweep launch`; the table shows epochs trained, wall time and the best val_loss found, each
-against the unpruned sweep. Usage: python benchmarks/early_stop.py [--trials 60] [--epochs 27]
+Two problems, each run through `sweep launch` once per (policy, seed), TPE with the same seed
+and `n_trials` for every policy:
+- `quickstart`: the quickstart MLP on scikit-learn's digits, 27 epochs a trial. Its optimum is
+  unknown, so the result is the best val_loss found, against the unpruned sweep of the same seed.
+- `curves`: learning curves fixed by seed (`curves.py`), so the result is the true regret of the
+  config each sweep picks, and ten seeds cost a few minutes.
+The table shows medians over seeds. Usage:
+  python benchmarks/early_stop.py [--problem quickstart|curves] [--seeds 0,1,2] [--trials 60]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,63 +31,132 @@ POLICIES = {
     "asha": "early_stop: {type: asha, min_iter: 1, eta: 3}",
     "hyperband": "early_stop: {type: hyperband, min_iter: 1, max_iter: EPOCHS, eta: 3}",
 }
-SWEEP = """
+HEAD = """
 defaults:
   - search: tpe
   - _self_
 name: es-bench
 objective: {metric: val_loss, goal: minimize}
-params:
-  lr: tag(log, interval(1e-4, 1e-1))
-  alpha: tag(log, interval(1e-6, 1e-2))
-  hidden: choice(16, 32, 64, 128)
-  batch_size: choice(32, 64, 128)
-  epochs: EPOCHS
-trial: {function: train:train}
 n_trials: TRIALS
-workers: 2
-seed: 0
+workers: WORKERS
+seed: SEED
 """
+PROBLEMS: dict[str, dict[str, Any]] = {
+    "quickstart": {
+        "files": [QUICKSTART / "train.py"],
+        "params": {"lr": "tag(log, interval(1e-4, 1e-1))", "alpha": "tag(log, interval(1e-6, 1e-2))",
+                   "hidden": "choice(16, 32, 64, 128)", "batch_size": "choice(32, 64, 128)"},
+        "trial": "train:train",
+    },
+    "curves": {
+        "files": [HERE / "curves.py"],
+        "params": {"lr": "", "width": "", "dropout": "", "weight_decay": ""},  # filled from curves.PARAMS
+        "trial": "curves:train",
+        "extra": {"curve_seed": "SEED", "epoch_s": "0.01"},
+    },
+}
 
 
-def run_policy(policy: str, trials: int, epochs: int) -> dict[str, Any]:
+def _sweep_yaml(problem: str, policy: str, trials: int, epochs: int, seed: int, workers: int) -> str:
+    prob = PROBLEMS[problem]
+    params = dict(prob["params"])
+    if problem == "curves":
+        sys.path.insert(0, str(HERE))
+        try:
+            import curves
+        finally:
+            sys.path.pop(0)
+        params = dict(curves.PARAMS)
+    lines = [HEAD, "params:"]
+    lines += [f"  {k}: {v}" for k, v in params.items()]
+    lines.append("  epochs: EPOCHS")
+    lines += [f"  {k}: {v}" for k, v in prob.get("extra", {}).items()]
+    lines += [f"trial: {{function: {prob['trial']}}}", POLICIES[policy], ""]
+    text = "\n".join(lines)
+    for k, v in {"EPOCHS": epochs, "TRIALS": trials, "SEED": seed, "WORKERS": workers}.items():
+        text = text.replace(k, str(v))
+    return text
+
+
+def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: int = 2,
+               problem: str = "quickstart") -> dict[str, Any]:
+    """One sweep; returns what it cost (epochs, wall) and what it found (best, and regret if known)."""
     import optuna
 
     d = Path(tempfile.mkdtemp(prefix=f"bench-es-{policy}-"))
     try:
-        shutil.copy(QUICKSTART / "train.py", d / "train.py")
-        text = SWEEP + POLICIES[policy] + "\n"
-        (d / "sweep.yaml").write_text(text.replace("EPOCHS", str(epochs)).replace("TRIALS", str(trials)))
+        for f in PROBLEMS[problem]["files"]:
+            shutil.copy(f, d / Path(f).name)
+        (d / "sweep.yaml").write_text(_sweep_yaml(problem, policy, trials, epochs, seed, workers))
+        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "sweeper.cli", "launch", "sweep.yaml"], cwd=d, check=True,
-                       capture_output=True)
+                       capture_output=True, env=env)
         wall = time.perf_counter() - t0
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name="es-bench", storage=f"sqlite:///{d}/.sweeps/sweeps.db")
-        epochs_run = sum(len(t.intermediate_values) for t in study.trials)
-        pruned = sum(t.state.name == "PRUNED" for t in study.trials)
-        return {"policy": policy, "epochs": epochs_run, "wall": wall, "best": study.best_value, "pruned": pruned}
+        row = {"problem": problem, "policy": policy, "seed": seed, "wall": wall, "best": study.best_value,
+               "epochs": sum(len(t.intermediate_values) for t in study.trials),
+               "pruned": sum(t.state.name == "PRUNED" for t in study.trials)}
+        if problem == "curves":
+            sys.path.insert(0, str(HERE))
+            try:
+                import curves
+            finally:
+                sys.path.pop(0)
+            row["regret"] = curves.true_final(study.best_params, epochs) - curves.optimum(epochs)
+        return row
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def measure(problem: str, policies: list[str], seeds: list[int], trials: int, epochs: int,
+            workers: int) -> list[dict[str, Any]]:
+    rows = []
+    for seed in seeds:  # seed-major, so a busy moment of the machine hurts every policy alike
+        rows += [run_policy(p, trials, epochs, seed, workers, problem) for p in policies]
+    return rows
+
+
 def report(rows: list[dict[str, Any]], trials: int, epochs: int) -> str:
-    base = rows[0]
-    lines = [f"| policy ({trials} trials x {epochs} epochs, TPE, 2 workers) | pruned | epochs trained | "
-             "share of unpruned | wall s | best val_loss | vs unpruned |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['policy']} | {r['pruned']} | {r['epochs']} | {r['epochs'] / base['epochs']:.0%} | "
-                     f"{r['wall']:.1f} | {r['best']:.4f} | {(r['best'] - base['best']) / base['best']:+.1%} |")
+    """Medians over seeds; each policy's cost and result are compared with `none` of the same seeds."""
+    problem = rows[0]["problem"]
+    seeds = sorted({r["seed"] for r in rows})
+    by = {(r["policy"], r["seed"]): r for r in rows}
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    base = "none" if "none" in policies else policies[0]
+    regret = problem == "curves"
+    result = "final regret" if regret else "best val_loss"
+    lines = [f"| {problem}: {trials} trials x {epochs} epochs, TPE, {len(seeds)} seed(s), medians | pruned | "
+             f"epochs trained | share of unpruned | wall s | {result} | vs unpruned |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for p in policies:
+        rs = [by[p, s] for s in seeds]
+        share = statistics.median(by[p, s]["epochs"] / by[base, s]["epochs"] for s in seeds)
+        key = "regret" if regret else "best"
+        value = statistics.median(r[key] for r in rs)
+        base_value = statistics.median(by[base, s][key] for s in seeds)
+        if regret:
+            vs = f"{value / base_value:.2f}x" if base_value > 0 else "n/a"
+        else:
+            vs = f"{(value - base_value) / base_value:+.1%}"
+        lines.append(f"| {p} | {statistics.median(r['pruned'] for r in rs):g} | "
+                     f"{statistics.median(r['epochs'] for r in rs):g} | {share:.0%} | "
+                     f"{statistics.median(r['wall'] for r in rs):.1f} | {value:.4f} | {vs} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> str:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--problem", choices=list(PROBLEMS), default="quickstart")
     ap.add_argument("--trials", type=int, default=60)
     ap.add_argument("--epochs", type=int, default=27)
+    ap.add_argument("--seeds", default="0,1,2", help="comma-separated sweep seeds")
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--policies", default=",".join(POLICIES))
     args = ap.parse_args(argv)
-    rows = [run_policy(p, args.trials, args.epochs) for p in args.policies.split(",")]
+    rows = measure(args.problem, args.policies.split(","), [int(s) for s in args.seeds.split(",")],
+                   args.trials, args.epochs, args.workers)
     table = report(rows, args.trials, args.epochs)
     print(table)
     return table

@@ -58,11 +58,36 @@ def make_pruner(spec: SweepSpec) -> Any | None:
     import optuna.pruners as p
 
     if spec.early_stop.type == "hyperband":
-        return p.HyperbandPruner(min_resource=opts["min_iter"], max_resource=opts["max_iter"] or "auto",
-                                 reduction_factor=opts["eta"])
+        inner = p.HyperbandPruner(min_resource=opts["min_iter"], max_resource=opts["max_iter"] or "auto",
+                                  reduction_factor=opts["eta"])
+        import os
+        if os.environ.get("SWEEPER_HB_BRACKET_SAMPLING"):
+            return inner
+        return _whole_study(inner)
     if spec.early_stop.type == "asha":
         return p.SuccessiveHalvingPruner(min_resource=opts["min_iter"], reduction_factor=opts["eta"],
                                          bootstrap_count=opts["bootstrap_count"])
     if spec.early_stop.type == "median":
         return p.MedianPruner(n_startup_trials=opts["startup_trials"], n_warmup_steps=opts["warmup_steps"])
     return None
+
+
+
+def _whole_study(inner: Any) -> Any:
+    """Hyperband that binds pruning to brackets, but not sampling.
+
+    Optuna narrows the sampler to the trials of the new trial's own bracket when the pruner *is* a
+    `HyperbandPruner`: with 4 brackets TPE then models a quarter of the study and stays random for
+    its first 40 trials. Wrapping the pruner lets the sampler learn from every trial (BOHB's choice:
+    one model over all observations) while each bracket's successive halving is unchanged.
+    """
+    from optuna.pruners import BasePruner
+
+    class WholeStudyHyperband(BasePruner):
+        def __init__(self) -> None:
+            self.hyperband = inner
+
+        def prune(self, study: Any, trial: Any) -> bool:
+            return self.hyperband.prune(study, trial)
+
+    return WholeStudyHyperband()

@@ -86,6 +86,9 @@ def test_args_is_not_an_interpolation_and_env_secrets_stay_unresolved(tmp_path, 
     (BASE + "objective: {metric: loss, gaol: max}\n", [], "objective.gaol: unknown key (did you mean 'goal'?"),
     ("name: s\nparams: {x: [1, 2\n", [], "s.yaml: YAML syntax error at line 3"),
     (BASE.replace("n_trials: 5", ""), [], "n_trials: missing"),
+    (BASE, ["backend=ray", "backend.adress=auto"],
+     "backend.adress: unknown key for backend 'ray' (allowed: type, address, storage)"),
+    (BASE, ["backend.storage=/nfs/sweeps"], "backend.storage: unknown key for backend 'local' (allowed: type)"),
 ])
 def test_bad_input_is_one_line_naming_file_and_key(tmp_path, text, overrides, message):
     with pytest.raises(SpecError) as e:
