@@ -60,9 +60,6 @@ def make_pruner(spec: SweepSpec) -> Any | None:
     if spec.early_stop.type == "hyperband":
         inner = p.HyperbandPruner(min_resource=opts["min_iter"], max_resource=opts["max_iter"] or "auto",
                                   reduction_factor=opts["eta"])
-        import os
-        if os.environ.get("SWEEPER_HB_BRACKET_SAMPLING"):
-            return inner
         return _whole_study(inner)
     if spec.early_stop.type == "asha":
         return p.SuccessiveHalvingPruner(min_resource=opts["min_iter"], reduction_factor=opts["eta"],
@@ -70,7 +67,6 @@ def make_pruner(spec: SweepSpec) -> Any | None:
     if spec.early_stop.type == "median":
         return p.MedianPruner(n_startup_trials=opts["startup_trials"], n_warmup_steps=opts["warmup_steps"])
     return None
-
 
 
 def _whole_study(inner: Any) -> Any:

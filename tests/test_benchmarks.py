@@ -31,3 +31,35 @@ def test_early_stop_benchmark_runs_at_a_tiny_size():
     assert 3 <= rows[1]["epochs"] <= 9 and rows[1]["best"] > 0
     table = early_stop.report(rows, 3, 3)
     assert "| none | 0 | 9 | 100% |" in table
+
+
+def _bench(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.pop(0)
+
+
+def test_learning_curve_benchmark_scores_regret_against_its_known_optimum():
+    curves = _bench("curves")
+    early_stop = _bench("early_stop")
+    best = {"lr": 10 ** -2.3, "width": 128, "dropout": 0.3, "weight_decay": 1e-4}
+    assert 0 <= curves.true_final(best) - curves.optimum() < 0.01  # the asymptote's minimum is where it was put
+    assert curves.observed(best, 3, seed=1) == curves.observed(best, 3, seed=1) != curves.observed(best, 3, seed=2)
+    rows = [early_stop.run_policy(p, trials=4, epochs=3, seed=1, workers=2, problem="curves") for p in ("none", "asha")]
+    assert rows[0]["epochs"] == 12 and rows[0]["regret"] >= 0 and rows[1]["regret"] >= 0
+    table = early_stop.report(rows, 4, 3)
+    assert "| curves: 4 trials x 3 epochs" in table and "| none | 0 | 12 | 100% |" in table
+
+
+def test_parallel_and_startup_benchmarks_run_at_a_tiny_size():
+    parallel = _bench("parallel")
+    times = parallel.measure(trials=2, workers=(1, 2), seconds=0.2)
+    assert set(times) == {("sleep", 1), ("sleep", 2), ("cpu", 1), ("cpu", 2)}
+    table = parallel.report(times, 2, 0.2)
+    assert "| sleep | 1 |" in table and "| 1.00x | 1x | 100% |" in table and table.count("\n") == 5
+    startup = _bench("startup")
+    times = startup.measure(repeats=1)
+    assert set(times) == {"optuna --help", "sweep --help", "sweep ls"}
+    assert "| `optuna --help` |" in startup.report(times) and "1.00x" in startup.report(times)

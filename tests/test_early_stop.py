@@ -112,3 +112,40 @@ def test_a_trial_that_never_reports_completes_with_a_warning(workdir):
     assert len(kids) == 3
     assert all(k.data.tags["trial.state"] == "COMPLETE" and "never called sweeper.report" in k.data.tags["trial.warning"]
                for k in kids)
+
+
+
+def test_hyperband_brackets_bind_pruning_but_the_sampler_learns_from_every_trial(tmp_path):
+    """Optuna hands a sampler only the new trial's bracket when the pruner is a HyperbandPruner
+    (`pruners._filter_study`); ours must hand it the whole study, and still prune by bracket."""
+    from optuna import pruners
+
+    from sweeper import early_stop
+    from sweeper.spec import load
+
+    write(tmp_path / "s.yaml", "name: hb\nobjective: {metric: loss}\nparams: {x: 'interval(0.0, 1.0)'}\n"
+          "trial: {function: objectives:trivial}\nn_trials: 40\nearly_stop: {type: hyperband, min_iter: 1, "
+          "max_iter: 27, eta: 3}\n")
+    ours = early_stop.make_pruner(load(tmp_path / "s.yaml"))
+    optunas = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=27, reduction_factor=3)
+    for pruner in (ours, optunas):
+        # the same name: Optuna picks a trial's bracket by hashing the study name and trial number
+        study = optuna.create_study(study_name="hb", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(40):
+            t = study.ask()
+            x = t.suggest_float("x", 0.0, 1.0)
+            for step in range(27):
+                t.report(x + 1.0 / (step + 1), step)
+                if t.should_prune():
+                    study.tell(t, state=optuna.trial.TrialState.PRUNED)
+                    break
+            else:
+                study.tell(t, x)
+        pruned = [t.number for t in study.trials if t.state.name == "PRUNED"]
+        seen = len(pruners._filter_study(study, study.trials[-1]).trials)
+        if pruner is ours:
+            ours_pruned = pruned
+            assert seen == 40  # the sampler learns from every trial
+        else:
+            assert seen < 40  # Optuna alone narrows it to one bracket
+            assert pruned == ours_pruned and len(pruned) >= 15  # same brackets, same verdicts
