@@ -25,9 +25,9 @@ test: install
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
+# every benchmark side by side in one run (about an hour on 2 cores): writes and prints benchmarks/REPORT.md
 bench: install
-	$(PY) benchmarks/overhead.py
-	$(PY) benchmarks/early_stop.py
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) .sweeps mlflow.db mlruns examples/*/.sweeps examples/*/mlflow.db examples/*/mlruns

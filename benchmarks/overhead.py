@@ -69,8 +69,10 @@ def time_textbook(trials: int) -> float:
 
 def _peer_env() -> dict[str, str]:
     # a local Ray without token auth, as sweeper's own (else Ray 2.60 writes ~/.ray/auth_token, which
-    # breaks later `ray start` joins here), and without usage-stats reporting
-    return {**_clean_env(), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    # breaks later `ray start` joins here), without usage-stats reporting, and on loopback (Ray's
+    # single-machine mode; else it binds the machine's outward address whatever `_node_ip_address` says)
+    return {**_clean_env(), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 def _run_in(workdir: Path | None, prefix: str, argv: list[str]) -> float:
