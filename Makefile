@@ -25,8 +25,12 @@ test: install
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-# every benchmark side by side in one run (about an hour on 2 cores): writes and prints benchmarks/REPORT.md
+# every benchmark side by side in one run (about 1.5 hours on 2 cores): writes and prints benchmarks/REPORT.md.
+# search=gp needs PyTorch: 2.13.0 is a CPU wheel on our machines (elsewhere pip may fetch a CUDA build);
+# `make bench BENCH_TORCH=` skips it, and the GP rows then read "n/a (needs torch)".
+BENCH_TORCH ?= torch==2.13.0
 bench: install
+	$(if $(BENCH_TORCH),$(PY) -m pip install -q '$(BENCH_TORCH)')
 	$(PY) benchmarks/report.py
 
 clean:

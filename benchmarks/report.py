@@ -24,13 +24,13 @@ SEEDS10 = "0,1,2,3,4,5,6,7,8,9"
 SECTIONS: dict[str, tuple[str, list[list[str]], list[list[str]]]] = {
     "overhead": ("Orchestration overhead (tracking on, SQLite)",
                  [["overhead.py"]], [["overhead.py", "--trials", "20", "--repeats", "1"]]),
-    "parallel": ("Parallel speed-up", [["parallel.py"]], [["parallel.py", "--trials", "4", "--workers", "1,2"]]),
+    "parallel": ("Parallel speed-up", [["parallel.py", "--repeats", "3"]], [["parallel.py", "--trials", "4", "--workers", "1,2"]]),
     "sample_efficiency": ("Sample efficiency (median simple regret over seeds, through `sweep launch`)",
                           [["sample_efficiency.py"]],
                           [["sample_efficiency.py", "--seeds", "1", "--trials", "10"]]),
     "early_stop": ("Compute saved by early termination",
                    [["early_stop.py", "--problem", "curves", "--seeds", SEEDS10],
-                    ["early_stop.py", "--problem", "quickstart", "--seeds", "0,1,2", "--trials", "60"]],
+                    ["early_stop.py", "--problem", "quickstart", "--seeds", SEEDS10, "--trials", "60"]],
                    [["early_stop.py", "--problem", "curves", "--seeds", "0", "--trials", "6"]]),
     "startup": ("Start-up", [["startup.py"]], [["startup.py", "--repeats", "2"]]),
 }

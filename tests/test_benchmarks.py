@@ -63,3 +63,19 @@ def test_parallel_and_startup_benchmarks_run_at_a_tiny_size():
     times = startup.measure(repeats=1)
     assert set(times) == {"optuna --help", "sweep --help", "sweep ls"}
     assert "| `optuna --help` |" in startup.report(times) and "1.00x" in startup.report(times)
+
+
+def test_report_stitches_each_benchmark_table_under_a_header(tmp_path):
+    report = _bench("report")
+    out = tmp_path / "REPORT.md"
+    text = report.main(["--only", "startup", "--quick", "--out", str(out)])
+    assert out.read_text() == text + "\n"
+    assert text.startswith("# Benchmark report (") and "optuna " in text.splitlines()[2]
+    assert "## Start-up" in text and "| `sweep --help` |" in text and "failed" not in text
+    try:
+        report.main(["--only", "nonsense", "--out", str(tmp_path / "x.md")])
+    except SystemExit as e:
+        assert e.code == 2
+    else:
+        raise AssertionError("an unknown benchmark name must be refused")
+    assert not (tmp_path / "x.md").exists()
