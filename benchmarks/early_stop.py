@@ -6,7 +6,9 @@ and `n_trials` for every policy:
   unknown, so the result is the best val_loss found, against the unpruned sweep of the same seed.
 - `curves`: learning curves fixed by seed (`curves.py`), so the result is the true regret of the
   config each sweep picks, and ten seeds cost a few minutes.
-The table shows medians over seeds. Usage:
+The table shows medians over seeds, and one more row: an unpruned sweep given only the epochs
+hyperband used (as many full trials as they pay for), which tells whether pruning beat simply
+running fewer trials. Usage:
   python benchmarks/early_stop.py [--problem quickstart|curves] [--seeds 0,1,2] [--trials 60]
 """
 
@@ -110,11 +112,23 @@ def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: in
         shutil.rmtree(d, ignore_errors=True)
 
 
+#: the row that answers "was pruning worth it?": no pruning, given only the epochs hyperband used
+SAME_EPOCHS = "none, hyperband's epochs"
+
+
 def measure(problem: str, policies: list[str], seeds: list[int], trials: int, epochs: int,
-            workers: int) -> list[dict[str, Any]]:
+            workers: int, same_epochs: bool = True) -> list[dict[str, Any]]:
+    """Every (policy, seed); with `same_epochs` and hyperband among the policies, also an unpruned
+    sweep of as many full trials as hyperband's epochs pay for (same seed): the same compute spent
+    without pruning. Pruning pays only where it beats that row, not just where it saves epochs."""
     rows = []
     for seed in seeds:  # seed-major, so a busy moment of the machine hurts every policy alike
-        rows += [run_policy(p, trials, epochs, seed, workers, problem) for p in policies]
+        got = [run_policy(p, trials, epochs, seed, workers, problem) for p in policies]
+        hb = next((r for r in got if r["policy"] == "hyperband"), None)
+        if same_epochs and hb is not None:
+            n = max(1, round(hb["epochs"] / epochs))
+            got.append({**run_policy("none", n, epochs, seed, workers, problem), "policy": SAME_EPOCHS})
+        rows += got
     return rows
 
 
@@ -154,9 +168,10 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated sweep seeds")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--policies", default=",".join(POLICIES))
+    ap.add_argument("--no-same-epochs", action="store_true", help=f"skip the row {SAME_EPOCHS!r}")
     args = ap.parse_args(argv)
     rows = measure(args.problem, args.policies.split(","), [int(s) for s in args.seeds.split(",")],
-                   args.trials, args.epochs, args.workers)
+                   args.trials, args.epochs, args.workers, same_epochs=not args.no_same_epochs)
     table = report(rows, args.trials, args.epochs)
     print(table)
     return table

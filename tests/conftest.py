@@ -179,9 +179,10 @@ def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """A real local Ray cluster on loopback with 2 CPUs and 2 declared GPUs, stopped after the session."""
+    """A real local Ray cluster on loopback with 2 CPUs and 2 declared GPUs, stopped after its module
+    (an idle Ray holds ~1 GB and wakes often: the later tests get the 2 cores back)."""
     d = tmp_path_factory.mktemp("ray")
     ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
     port = free_port()

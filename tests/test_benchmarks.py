@@ -47,10 +47,14 @@ def test_learning_curve_benchmark_scores_regret_against_its_known_optimum():
     best = {"lr": 10 ** -2.3, "width": 128, "dropout": 0.3, "weight_decay": 1e-4}
     assert 0 <= curves.true_final(best) - curves.optimum() < 0.01  # the asymptote's minimum is where it was put
     assert curves.observed(best, 3, seed=1) == curves.observed(best, 3, seed=1) != curves.observed(best, 3, seed=2)
-    rows = [early_stop.run_policy(p, trials=4, epochs=3, seed=1, workers=2, problem="curves") for p in ("none", "asha")]
-    assert rows[0]["epochs"] == 12 and rows[0]["regret"] >= 0 and rows[1]["regret"] >= 0
+    rows = early_stop.measure("curves", ["none", "hyperband"], seeds=[1], trials=4, epochs=3, workers=2)
+    assert [r["policy"] for r in rows] == ["none", "hyperband", early_stop.SAME_EPOCHS]
+    assert rows[0]["epochs"] == 12 and all(r["regret"] >= 0 for r in rows)
+    # the unpruned sweep on hyperband's budget runs as many full trials as its epochs pay for
+    assert rows[2]["epochs"] == 3 * max(1, round(rows[1]["epochs"] / 3)) and rows[2]["pruned"] == 0
     table = early_stop.report(rows, 4, 3)
     assert "| curves: 4 trials x 3 epochs" in table and "| none | 0 | 12 | 100% |" in table
+    assert f"| {early_stop.SAME_EPOCHS} | 0 |" in table
 
 
 def test_parallel_and_startup_benchmarks_run_at_a_tiny_size():

@@ -21,7 +21,7 @@ objective: {{metric: loss}}
 params: {{x: "interval(-5.0, 5.0)"}}
 trial: {{function: objectives:slow}}
 search: {{method: random}}
-n_trials: 40
+n_trials: 24
 workers: 2
 seed: 3
 tracking: {{uri: "{url}"}}
@@ -42,7 +42,7 @@ tracking: {{uri: "{url}"}}
         runs = client.search_runs([client.get_experiment_by_name("back").experiment_id], max_results=100)
         kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
         finished = sorted(int(k.data.tags["trial.number"]) for k in kids if k.info.status == "FINISHED")
-        assert finished == list(range(40)) and len(kids) == 40
+        assert finished == list(range(24)) and len(kids) == 24
         parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
         assert parent.data.tags["sweep.state"] == "FINISHED"
         study = optuna.load_study(study_name="back", storage=f"sqlite:///{db}")
@@ -51,9 +51,9 @@ tracking: {{uri: "{url}"}}
             assert abs(k.data.metrics["loss"] - by_number[int(k.data.tags["trial.number"])].value) < 1e-9
         # `sweep sync` by hand finds nothing left to do
         p = run_cli(["sync", "back"], workdir, check=True)
-        assert "synced 40 trials" in p.stdout
+        assert "synced 24 trials" in p.stdout
         again = client.search_runs([client.get_experiment_by_name("back").experiment_id], max_results=100)
-        assert len(again) == 41 and sum(r.info.status == "FINISHED" for r in again) == 41
+        assert len(again) == 25 and sum(r.info.status == "FINISHED" for r in again) == 25
     finally:
         if proc.poll() is None:
             proc.kill()
