@@ -169,11 +169,13 @@ def start_ray_node(address: str, log_path: Path) -> subprocess.Popen[bytes]:
     return _ray_start([f"--address={address}", "--num-cpus=1"], log_path)
 
 
-def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM the group, SIGKILL after `grace` s: `ray start --block` takes over 30 s to stop by itself,
+    and its raylet and GCS are in the group, so the kill leaves nothing behind."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
