@@ -25,7 +25,7 @@ test: install
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-# every benchmark side by side in one run (about 1.5 hours on 2 cores): writes and prints benchmarks/REPORT.md.
+# every benchmark side by side in one run (about 2 hours on 2 cores): writes and prints benchmarks/REPORT.md.
 # search=gp needs PyTorch: 2.13.0 is a CPU wheel on our machines (elsewhere pip may fetch a CUDA build);
 # `make bench BENCH_TORCH=` skips it, and the GP rows then read "n/a (needs torch)".
 BENCH_TORCH ?= torch==2.13.0
