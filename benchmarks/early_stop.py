@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # curves.py sits beside this file, which may be imported from elsewhere
+    sys.path.insert(0, str(HERE))
+import curves  # noqa: E402
+
 QUICKSTART = HERE.parent / "examples" / "quickstart"
 POLICIES = {
     "none": "",
@@ -52,7 +56,7 @@ PROBLEMS: dict[str, dict[str, Any]] = {
     },
     "curves": {
         "files": [HERE / "curves.py"],
-        "params": {"lr": "", "width": "", "dropout": "", "weight_decay": ""},  # filled from curves.PARAMS
+        "params": curves.PARAMS,
         "trial": "curves:train",
         "extra": {"curve_seed": "SEED", "epoch_s": "0.01"},
     },
@@ -62,13 +66,6 @@ PROBLEMS: dict[str, dict[str, Any]] = {
 def _sweep_yaml(problem: str, policy: str, trials: int, epochs: int, seed: int, workers: int) -> str:
     prob = PROBLEMS[problem]
     params = dict(prob["params"])
-    if problem == "curves":
-        sys.path.insert(0, str(HERE))
-        try:
-            import curves
-        finally:
-            sys.path.pop(0)
-        params = dict(curves.PARAMS)
     lines = [HEAD, "params:"]
     lines += [f"  {k}: {v}" for k, v in params.items()]
     lines.append("  epochs: EPOCHS")
@@ -101,11 +98,6 @@ def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: in
                "epochs": sum(len(t.intermediate_values) for t in study.trials),
                "pruned": sum(t.state.name == "PRUNED" for t in study.trials)}
         if problem == "curves":
-            sys.path.insert(0, str(HERE))
-            try:
-                import curves
-            finally:
-                sys.path.pop(0)
             row["regret"] = curves.true_final(study.best_params, epochs) - curves.optimum(epochs)
         return row
     finally:

@@ -12,6 +12,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,14 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("RAY_AUTH_MODE", None)
     else:
         os.environ["RAY_AUTH_MODE"] = saved_auth
+
+
+def import_benchmark(name: str) -> Any:
+    """A module of benchmarks/ (they import their siblings by putting benchmarks/ on sys.path)."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)

@@ -6,18 +6,13 @@ install, ~30 s). Each must log its trials to MLflow as child runs of one parent,
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT
+from conftest import import_benchmark
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-try:
-    import overhead
-    from peers import hydra_venv
-finally:
-    sys.path.pop(0)
+overhead = import_benchmark("overhead")
+hydra_venv = import_benchmark("peers.hydra_venv")
 
 
 def _runs(db: Path) -> tuple[Any, list[Any]]:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import math
-import sys
 
-from conftest import ROOT
+from conftest import import_benchmark
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-try:
-    import problems
-    import sample_efficiency as se
-finally:
-    sys.path.pop(0)
+problems = import_benchmark("problems")
+se = import_benchmark("sample_efficiency")
 
 
 def test_known_optima_are_reached_at_their_argmin():
