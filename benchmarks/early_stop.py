@@ -6,15 +6,20 @@ and `n_trials` for every policy:
   unknown, so the result is the best val_loss found, against the unpruned sweep of the same seed.
 - `curves`: learning curves fixed by seed (`curves.py`), so the result is the true regret of the
   config each sweep picks, and ten seeds cost a few minutes.
-The table shows medians over seeds, and one more row: an unpruned sweep given only the epochs
-hyperband used (as many full trials as they pay for), which tells whether pruning beat simply
-running fewer trials. Usage:
+The table shows medians over seeds, and two more rows:
+- `none, hyperband's epochs`: an unpruned sweep given only the epochs hyperband used (as many full
+  trials as they pay for). It tells whether pruning beat simply running fewer trials.
+- `hyperband, unpruned sweep's trials`: hyperband on the very configurations the unpruned sweep
+  ran, in the same order (`replay.py`). It measures the pruner's decisions alone; the rest of
+  hyperband's gap comes from TPE proposing other configurations once it learns from pruned trials.
+Usage:
   python benchmarks/early_stop.py [--problem quickstart|curves] [--seeds 0,1,2] [--trials 60]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -78,15 +83,22 @@ def _sweep_yaml(problem: str, policy: str, trials: int, epochs: int, seed: int, 
 
 
 def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: int = 2,
-               problem: str = "quickstart") -> dict[str, Any]:
-    """One sweep; returns what it cost (epochs, wall) and what it found (best, and regret if known)."""
+               problem: str = "quickstart", replay: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One sweep; returns what it cost (epochs, wall), what it found (best, and regret if known) and
+    every trial's params and final value (None if pruned) in trial order. With `replay` (such a list), trial N trains `replay[N]`
+    instead of what the sampler proposed."""
     import optuna
 
     d = Path(tempfile.mkdtemp(prefix=f"bench-es-{policy}-"))
     try:
         for f in PROBLEMS[problem]["files"]:
             shutil.copy(f, d / Path(f).name)
-        (d / "sweep.yaml").write_text(_sweep_yaml(problem, policy, trials, epochs, seed, workers))
+        text = _sweep_yaml(problem, policy, trials, epochs, seed, workers)
+        if replay is not None:
+            shutil.copy(HERE / "replay.py", d / "replay.py")
+            (d / "replay.json").write_text(json.dumps({"trial": PROBLEMS[problem]["trial"], "params": replay}))
+            text = text.replace(f"trial: {{function: {PROBLEMS[problem]['trial']}}}", "trial: {function: replay:train}")
+        (d / "sweep.yaml").write_text(text)
         env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "sweeper.cli", "launch", "sweep.yaml"], cwd=d, check=True,
@@ -96,9 +108,13 @@ def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: in
         study = optuna.load_study(study_name="es-bench", storage=f"sqlite:///{d}/.sweeps/sweeps.db")
         row = {"problem": problem, "policy": policy, "seed": seed, "wall": wall, "best": study.best_value,
                "epochs": sum(len(t.intermediate_values) for t in study.trials),
-               "pruned": sum(t.state.name == "PRUNED" for t in study.trials)}
+               "pruned": sum(t.state.name == "PRUNED" for t in study.trials),
+               "params": [t.params for t in sorted(study.trials, key=lambda t: t.number)],
+               "values": [t.value if t.state.name == "COMPLETE" else None
+                          for t in sorted(study.trials, key=lambda t: t.number)]}
         if problem == "curves":
-            row["regret"] = curves.true_final(study.best_params, epochs) - curves.optimum(epochs)
+            best = replay[study.best_trial.number] if replay is not None else study.best_params
+            row["regret"] = curves.true_final(best, epochs) - curves.optimum(epochs)
         return row
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -106,20 +122,28 @@ def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: in
 
 #: the row that answers "was pruning worth it?": no pruning, given only the epochs hyperband used
 SAME_EPOCHS = "none, hyperband's epochs"
+#: the row that answers "did the pruner stop the wrong trials?": hyperband on the unpruned sweep's configs
+REPLAY = "hyperband, unpruned sweep's trials"
 
 
 def measure(problem: str, policies: list[str], seeds: list[int], trials: int, epochs: int,
-            workers: int, same_epochs: bool = True) -> list[dict[str, Any]]:
-    """Every (policy, seed); with `same_epochs` and hyperband among the policies, also an unpruned
-    sweep of as many full trials as hyperband's epochs pay for (same seed): the same compute spent
-    without pruning. Pruning pays only where it beats that row, not just where it saves epochs."""
+            workers: int, same_epochs: bool = True, replay: bool = True) -> list[dict[str, Any]]:
+    """Every (policy, seed); with hyperband among the policies, also
+    - (`same_epochs`) an unpruned sweep of as many full trials as hyperband's epochs pay for (same
+      seed): the same compute spent without pruning. Pruning pays only where it beats that row;
+    - (`replay`, with `none` among the policies too) hyperband on the unpruned sweep's configs:
+      what the pruner's own decisions cost, apart from the sampler's."""
     rows = []
     for seed in seeds:  # seed-major, so a busy moment of the machine hurts every policy alike
         got = [run_policy(p, trials, epochs, seed, workers, problem) for p in policies]
         hb = next((r for r in got if r["policy"] == "hyperband"), None)
+        none = next((r for r in got if r["policy"] == "none"), None)
         if same_epochs and hb is not None:
             n = max(1, round(hb["epochs"] / epochs))
             got.append({**run_policy("none", n, epochs, seed, workers, problem), "policy": SAME_EPOCHS})
+        if replay and hb is not None and none is not None:
+            got.append({**run_policy("hyperband", trials, epochs, seed, workers, problem, replay=none["params"]),
+                        "policy": REPLAY})
         rows += got
     return rows
 
@@ -161,9 +185,11 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--policies", default=",".join(POLICIES))
     ap.add_argument("--no-same-epochs", action="store_true", help=f"skip the row {SAME_EPOCHS!r}")
+    ap.add_argument("--no-replay", action="store_true", help=f"skip the row {REPLAY!r}")
     args = ap.parse_args(argv)
     rows = measure(args.problem, args.policies.split(","), [int(s) for s in args.seeds.split(",")],
-                   args.trials, args.epochs, args.workers, same_epochs=not args.no_same_epochs)
+                   args.trials, args.epochs, args.workers, same_epochs=not args.no_same_epochs,
+                   replay=not args.no_replay)
     table = report(rows, args.trials, args.epochs)
     print(table)
     return table

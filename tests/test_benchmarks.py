@@ -30,13 +30,24 @@ def test_learning_curve_benchmark_scores_regret_against_its_known_optimum():
     assert 0 <= curves.true_final(best) - curves.optimum() < 0.01  # the asymptote's minimum is where it was put
     assert curves.observed(best, 3, seed=1) == curves.observed(best, 3, seed=1) != curves.observed(best, 3, seed=2)
     rows = early_stop.measure("curves", ["none", "hyperband"], seeds=[1], trials=4, epochs=3, workers=2)
-    assert [r["policy"] for r in rows] == ["none", "hyperband", early_stop.SAME_EPOCHS]
+    assert [r["policy"] for r in rows] == ["none", "hyperband", early_stop.SAME_EPOCHS, early_stop.REPLAY]
     assert rows[0]["epochs"] == 12 and all(r["regret"] >= 0 for r in rows)
     # the unpruned sweep on hyperband's budget runs as many full trials as its epochs pay for
     assert rows[2]["epochs"] == 3 * max(1, round(rows[1]["epochs"] / 3)) and rows[2]["pruned"] == 0
     table = early_stop.report(rows, 4, 3)
     assert "| curves: 4 trials x 3 epochs" in table and "| none | 0 | 12 | 100% |" in table
-    assert f"| {early_stop.SAME_EPOCHS} | 0 |" in table
+    assert f"| {early_stop.SAME_EPOCHS} | 0 |" in table and f"| {early_stop.REPLAY} |" in table
+
+
+def test_replayed_hyperband_trains_the_unpruned_sweeps_configurations():
+    early_stop = _bench("early_stop")
+    none = early_stop.run_policy("none", trials=4, epochs=2, seed=1)
+    got = early_stop.run_policy("hyperband", trials=4, epochs=2, seed=2, replay=none["params"])
+    assert got["params"] != none["params"]  # seed 2's sampler proposed other configurations...
+    finished = [n for n, v in enumerate(got["values"]) if v is not None]
+    assert finished and got["pruned"] == 4 - len(finished)
+    for n in finished:  # ...yet trial N trained the unpruned sweep's trial N (training is deterministic)
+        assert got["values"][n] == none["values"][n]
 
 
 def test_parallel_and_startup_benchmarks_run_at_a_tiny_size():
