@@ -198,6 +198,8 @@ def run(spec: SweepSpec, new: bool = True, progress: Any = None, echo: Any = pri
     outcome_state = "FAILED"
     prog = progress or progress_mod.make(spec.name, spec.objective.metric)
     try:
+        for warning in search.advice(spec):
+            echo(f"warning: {warning}")
         backend.start()
         for warning in getattr(backend, "warnings", []):
             echo(f"warning: {warning}")

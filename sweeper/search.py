@@ -53,6 +53,26 @@ def check(spec: SweepSpec) -> None:
             raise SpecError(spec.source, f"search.{k}", f"unknown option for method {method!r} (allowed: {', '.join(allowed) or 'none'})")
 
 
+def advice(spec: SweepSpec) -> list[str]:
+    """Warnings for a sweep that runs but not as its author likely expects; said once at launch.
+
+    CMA-ES models only numbers: Optuna samples each categorical parameter at random instead and
+    logs a long warning about it on every trial. One line up front says it, and what to use.
+    """
+    if spec.search.method != "cmaes":
+        return []
+    searched = [p for p in spec.params.values() if not p.is_fixed]
+    categorical = [p.name for p in searched if p.kind == "categorical"]
+    if not categorical:
+        return []
+    if len(categorical) == len(searched):
+        return [f"{spec.source}: search: cmaes models only int and float parameters, and every parameter here is "
+                f"categorical ({', '.join(categorical)}): this sweep is random search (tpe and gp model choices)"]
+    which = f"parameter {categorical[0]}" if len(categorical) == 1 else f"parameters {', '.join(categorical)}"
+    return [f"{spec.source}: search: cmaes samples the categorical {which} at random "
+            "(CMA-ES models only int and float parameters; tpe and gp model choices)"]
+
+
 def make_sampler(spec: SweepSpec, resumed_trials: int = 0) -> Any:
     """`resumed_trials` shifts the seed on resume: the same seed would replay the same samples."""
     check(spec)
@@ -60,6 +80,8 @@ def make_sampler(spec: SweepSpec, resumed_trials: int = 0) -> Any:
     kwargs = dict(spec.search.options)
     if spec.search.method == "grid":
         kwargs["search_space"] = grid_space(spec.params, spec.source)
+    if spec.search.method == "cmaes":  # `advice` says it once at launch; Optuna would say it every trial
+        kwargs.setdefault("warn_independent_sampling", False)
     try:
         seed = None if spec.seed is None else spec.seed + resumed_trials
         if spec.search.method == "grid":
