@@ -114,7 +114,8 @@ def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: in
                           for t in sorted(study.trials, key=lambda t: t.number)]}
         if problem == "curves":
             best = replay[study.best_trial.number] if replay is not None else study.best_params
-            row["regret"] = curves.true_final(best, epochs) - curves.optimum(epochs)
+            row["final"] = curves.true_final(best, epochs)
+            row["regret"] = row["final"] - curves.optimum(epochs)
         return row
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -148,8 +149,19 @@ def measure(problem: str, policies: list[str], seeds: list[int], trials: int, ep
     return rows
 
 
+#: the issue's target for hyperband: at most this share of the unpruned sweep's epochs...
+TARGET_SHARE = 0.40
+#: ...and a best value at most this much worse than the unpruned sweep's (same seed, same n_trials)
+TARGET_WORSE = 0.02
+
+
 def report(rows: list[dict[str, Any]], trials: int, epochs: int) -> str:
-    """Medians over seeds; each policy's cost and result are compared with `none` of the same seeds."""
+    """Medians over seeds; each policy's cost and result are compared with `none` of the same seeds.
+
+    Per seed it also counts how often the best value (for `curves`, the chosen config's true final
+    value) is within 2% of the unpruned sweep's, and how often that came with at most 40% of its
+    epochs: the target, judged seed by seed, since a median of each half can hide that they never
+    happen together."""
     problem = rows[0]["problem"]
     seeds = sorted({r["seed"] for r in rows})
     by = {(r["policy"], r["seed"]): r for r in rows}
@@ -158,8 +170,10 @@ def report(rows: list[dict[str, Any]], trials: int, epochs: int) -> str:
     regret = problem == "curves"
     result = "final regret" if regret else "best val_loss"
     lines = [f"| {problem}: {trials} trials x {epochs} epochs, TPE, {len(seeds)} seed(s), medians | pruned | "
-             f"epochs trained | share of unpruned | wall s | {result} | vs unpruned |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             f"epochs trained | share of unpruned | wall s | {result} | vs unpruned | within 2% | "
+             "and <= 40% epochs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    found = "final" if regret else "best"
     for p in policies:
         rs = [by[p, s] for s in seeds]
         share = statistics.median(by[p, s]["epochs"] / by[base, s]["epochs"] for s in seeds)
@@ -170,9 +184,12 @@ def report(rows: list[dict[str, Any]], trials: int, epochs: int) -> str:
             vs = f"{value / base_value:.2f}x" if base_value > 0 else "n/a"
         else:
             vs = f"{(value - base_value) / base_value:+.1%}"
+        close = [s for s in seeds if by[p, s][found] <= by[base, s][found] * (1 + TARGET_WORSE)]
+        cheap = [s for s in close if by[p, s]["epochs"] <= by[base, s]["epochs"] * TARGET_SHARE]
         lines.append(f"| {p} | {statistics.median(r['pruned'] for r in rs):g} | "
                      f"{statistics.median(r['epochs'] for r in rs):g} | {share:.0%} | "
-                     f"{statistics.median(r['wall'] for r in rs):.1f} | {value:.4f} | {vs} |")
+                     f"{statistics.median(r['wall'] for r in rs):.1f} | {value:.4f} | {vs} | "
+                     f"{len(close)}/{len(seeds)} | {len(cheap)}/{len(seeds)} |")
     return "\n".join(lines)
 
 
@@ -186,10 +203,14 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--policies", default=",".join(POLICIES))
     ap.add_argument("--no-same-epochs", action="store_true", help=f"skip the row {SAME_EPOCHS!r}")
     ap.add_argument("--no-replay", action="store_true", help=f"skip the row {REPLAY!r}")
+    ap.add_argument("--rows", help="also write every sweep's row here, one JSON object a line")
     args = ap.parse_args(argv)
     rows = measure(args.problem, args.policies.split(","), [int(s) for s in args.seeds.split(",")],
                    args.trials, args.epochs, args.workers, same_epochs=not args.no_same_epochs,
                    replay=not args.no_replay)
+    if args.rows:
+        with open(args.rows, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
     table = report(rows, args.trials, args.epochs)
     print(table)
     return table
