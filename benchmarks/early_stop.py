@@ -84,9 +84,9 @@ def _sweep_yaml(problem: str, policy: str, trials: int, epochs: int, seed: int, 
 
 def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: int = 2,
                problem: str = "quickstart", replay: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One sweep; returns what it cost (epochs, wall), what it found (best, and regret if known) and
-    every trial's params and final value (None if pruned) in trial order. With `replay` (such a list), trial N trains `replay[N]`
-    instead of what the sampler proposed."""
+    """One sweep; returns what it cost (epochs, wall), what it found (best, and regret if known),
+    and every trial's params and final value (None if pruned) in trial order. With `replay` (such
+    a list of params), trial N trains `replay[N]` instead of what the sampler proposed."""
     import optuna
 
     d = Path(tempfile.mkdtemp(prefix=f"bench-es-{policy}-"))
