@@ -68,14 +68,15 @@ PROBLEMS: dict[str, dict[str, Any]] = {
 }
 
 
-def _sweep_yaml(problem: str, policy: str, trials: int, epochs: int, seed: int, workers: int) -> str:
+def _sweep_yaml(problem: str, policy: str, trials: int, epochs: int, seed: int, workers: int,
+                function: str | None = None) -> str:
     prob = PROBLEMS[problem]
     params = dict(prob["params"])
     lines = [HEAD, "params:"]
     lines += [f"  {k}: {v}" for k, v in params.items()]
     lines.append("  epochs: EPOCHS")
     lines += [f"  {k}: {v}" for k, v in prob.get("extra", {}).items()]
-    lines += [f"trial: {{function: {prob['trial']}}}", POLICIES[policy], ""]
+    lines += [f"trial: {{function: {function or prob['trial']}}}", POLICIES[policy], ""]
     text = "\n".join(lines)
     for k, v in {"EPOCHS": epochs, "TRIALS": trials, "SEED": seed, "WORKERS": workers}.items():
         text = text.replace(k, str(v))
@@ -93,12 +94,12 @@ def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: in
     try:
         for f in PROBLEMS[problem]["files"]:
             shutil.copy(f, d / Path(f).name)
-        text = _sweep_yaml(problem, policy, trials, epochs, seed, workers)
+        function = None
         if replay is not None:
             shutil.copy(HERE / "replay.py", d / "replay.py")
             (d / "replay.json").write_text(json.dumps({"trial": PROBLEMS[problem]["trial"], "params": replay}))
-            text = text.replace(f"trial: {{function: {PROBLEMS[problem]['trial']}}}", "trial: {function: replay:train}")
-        (d / "sweep.yaml").write_text(text)
+            function = "replay:train"
+        (d / "sweep.yaml").write_text(_sweep_yaml(problem, policy, trials, epochs, seed, workers, function))
         env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "sweeper.cli", "launch", "sweep.yaml"], cwd=d, check=True,
@@ -106,12 +107,12 @@ def run_policy(policy: str, trials: int, epochs: int, seed: int = 0, workers: in
         wall = time.perf_counter() - t0
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name="es-bench", storage=f"sqlite:///{d}/.sweeps/sweeps.db")
+        ordered = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
         row = {"problem": problem, "policy": policy, "seed": seed, "wall": wall, "best": study.best_value,
-               "epochs": sum(len(t.intermediate_values) for t in study.trials),
-               "pruned": sum(t.state.name == "PRUNED" for t in study.trials),
-               "params": [t.params for t in sorted(study.trials, key=lambda t: t.number)],
-               "values": [t.value if t.state.name == "COMPLETE" else None
-                          for t in sorted(study.trials, key=lambda t: t.number)]}
+               "epochs": sum(len(t.intermediate_values) for t in ordered),
+               "pruned": sum(t.state.name == "PRUNED" for t in ordered),
+               "params": [t.params for t in ordered],
+               "values": [t.value if t.state.name == "COMPLETE" else None for t in ordered]}
         if problem == "curves":
             best = replay[study.best_trial.number] if replay is not None else study.best_params
             row["final"] = curves.true_final(best, epochs)
