@@ -1,7 +1,8 @@
 """sweeper: hyperparameter sweeps from a Hydra YAML, tracked in MLflow, resumable.
 
-Trial code needs only `report`, `checkpoint_dir` and `TrialPruned`, which import nothing heavy;
-the orchestration API (`launch`) is imported lazily so `import sweeper` in a trial stays cheap.
+Trial code needs only `report`, `checkpoint_dir`, `trial_number` and `TrialPruned`, which import
+nothing heavy. The orchestration API lives in `sweeper.api` (load, run, resume, sync, open_study);
+`launch` here is a lazy shortcut to it, so `import sweeper` in a trial stays cheap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ __version__ = "0.1.0"
 
 
 def launch(path: str, overrides: list[str] | None = None, **kwargs: Any) -> Any:
-    """Run a sweep file to the end from Python; returns the sweep's summary."""
-    from .launcher import launch as _launch
+    """Run a sweep file to the end from Python; returns its `sweeper.api.Result` (prints nothing)."""
+    from .api import launch as _launch
 
     return _launch(path, overrides or [], **kwargs)

@@ -9,14 +9,21 @@ from typing import Any
 import click
 
 from .errors import SweepError
+from .ui.tables import table
 
 STORAGE_HELP = "SQLAlchemy URL of the sweep storage [default: sqlite:///.sweeps/sweeps.db in this directory]"
 
 
 def _storage(url: str | None) -> str:
-    from .spec import default_storage
+    from .config.load import default_storage
 
     return url or default_storage(os.getcwd())
+
+
+def _progress(name: str, metric: str) -> Any:
+    from .ui.progress import make
+
+    return make(name, metric)
 
 
 def _fail(e: SweepError) -> None:
@@ -52,11 +59,13 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="Continue the sweep if one of this name exists.")
 def launch(file: str, overrides: tuple[str, ...], storage: str | None, dry_run: bool, resume: bool) -> None:
     """Run the sweep in FILE; OVERRIDES are Hydra-style key=value (n_trials=40 search=random 'params.lr=...')."""
-    from .launcher import launch as run_launch
+    from . import api
 
-    out = run_launch(file, list(overrides), storage=storage, dry_run=dry_run, resume=resume, echo=click.echo)
-    if isinstance(out, str):
-        click.echo(out)
+    spec = api.load(file, list(overrides), storage=storage)
+    if dry_run:
+        click.echo(api.describe(spec))
+        return
+    api.run(spec, resume=resume, progress=_progress(spec.name, spec.metrics[0]), echo=click.echo)
 
 
 @main.command()
@@ -65,9 +74,14 @@ def launch(file: str, overrides: tuple[str, ...], storage: str | None, dry_run: 
 @click.option("--storage", help=STORAGE_HELP)
 def resume(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
     """Continue sweep NAME from its storage (no YAML needed); budget overrides such as n_trials=100 extend it."""
-    from .launcher import resume as run_resume
+    _resume(name, storage, overrides)
 
-    run_resume(name, storage, list(overrides), echo=click.echo)
+
+def _resume(name: str, storage: str | None, overrides: tuple[str, ...]) -> None:
+    from . import api
+
+    spec, _, _ = api._stored(name, _storage(storage), list(overrides))
+    api.run(spec, resume=True, progress=_progress(spec.name, spec.metrics[0]), echo=click.echo)
 
 
 @main.command()
@@ -78,9 +92,7 @@ def agent(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
     """Join sweep NAME from another process or host sharing its storage (workers=N sizes this agent).
 
     Every agent asks trials from the same study: n_trials holds as a total and no grid point runs twice."""
-    from .launcher import resume as run_resume
-
-    run_resume(name, storage, list(overrides), echo=click.echo)
+    _resume(name, storage, overrides)
 
 
 @main.command()
@@ -88,9 +100,9 @@ def agent(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
 @click.option("--storage", help=STORAGE_HELP)
 def sync(name: str, storage: str | None) -> None:
     """Rebuild MLflow's view of sweep NAME from its study (after MLflow was down or a crash)."""
-    from .launcher import sync as run_sync
+    from . import api
 
-    click.echo(run_sync(name, _storage(storage)))
+    click.echo(api.sync(name, _storage(storage)))
 
 
 @main.command("ls")
@@ -99,7 +111,7 @@ def ls_(storage: str | None) -> None:
     """List the sweeps in the storage with their state and progress."""
     import optuna
 
-    from . import study as studies
+    from .state import store as studies
 
     st = studies.open_storage(_storage(storage))
     rows = []
@@ -111,13 +123,7 @@ def ls_(storage: str | None) -> None:
     if not rows:
         click.echo("no sweeps in this storage")
         return
-    _table(("NAME", "STATE", "DONE", "RUNNING", "FAILED", "BEST"), rows)
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    table(("NAME", "STATE", "DONE", "RUNNING", "FAILED", "BEST"), rows, click.echo)
 
 
 @main.command()
@@ -125,7 +131,8 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 @click.option("--storage", help=STORAGE_HELP)
 def status(name: str, storage: str | None) -> None:
     """Show the trials of sweep NAME: state, value, last step reached, params."""
-    from . import study as studies
+    from .state import attrs
+    from .state import store as studies
 
     st = studies.load(studies.open_storage(_storage(storage)), name)
     summ = studies.summary(st)
@@ -135,14 +142,14 @@ def status(name: str, storage: str | None) -> None:
     rows = []
     for t in st.get_trials(deepcopy=False):
         state = t.state.name
-        if state == "FAIL" and t.user_attrs.get(studies.ATTR_INTERRUPTED):
+        if state == "FAIL" and t.user_attrs.get(attrs.INTERRUPTED):
             state = "INTERRUPTED"
         last = max(t.intermediate_values) if t.intermediate_values else None
-        note = str(t.user_attrs.get(studies.ATTR_ERROR, ""))[:80]
+        note = str(t.user_attrs.get(attrs.ERROR, ""))[:80]
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
         rows.append((str(t.number), state, "-" if t.value is None else f"{t.value:.6g}",
                      "-" if last is None else str(last), "yes" if state == "PRUNED" else "", params, note))
-    _table(("TRIAL", "STATE", "VALUE", "LAST_STEP", "PRUNED", "PARAMS", "ERROR"), rows)
+    table(("TRIAL", "STATE", "VALUE", "LAST_STEP", "PRUNED", "PARAMS", "ERROR"), rows, click.echo)
 
 
 @main.command()
@@ -153,31 +160,17 @@ def best(name: str, storage: str | None, as_json: bool) -> None:
     """Show the best trial of sweep NAME and its MLflow run."""
     import json
 
-    import yaml
+    from . import api
 
-    from . import study as studies
-
-    st = studies.load(studies.open_storage(_storage(storage)), name)
-    b = studies.best_trial(st)
-    if b is None:
-        raise SweepError(f"sweep {name!r} has no complete trial yet")
-    run_id = None
-    parent = st.user_attrs.get(studies.ATTR_PARENT)
-    if parent:
-        from .tracking import child_run_id, tracking_uri
-
-        spec = yaml.safe_load(studies.spec_yaml(st) or "{}") or {}
-        uri = tracking_uri((spec.get("tracking") or {}).get("uri"), str(st.user_attrs.get("sweeper.workdir") or os.getcwd()))
-        try:
-            run_id = child_run_id(uri, parent, b.number)
-        except Exception as e:  # the view may be down; the study still answers
-            click.echo(f"warning: MLflow lookup failed: {str(e).splitlines()[0][:200]}", err=True)
-    out = {"name": name, "trial": b.number, "value": b.value, "params": b.params, "run_id": run_id}
+    out = api.best(name, _storage(storage))
+    problem = out.pop("problem")
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
     if as_json:
         click.echo(json.dumps(out))
         return
-    click.echo(f"best of {name}: trial {b.number}, value {b.value:.6g}, run {run_id or '-'}")
-    for k, v in b.params.items():
+    click.echo(f"best of {name}: trial {out['trial']}, value {out['value']:.6g}, run {out['run_id'] or '-'}")
+    for k, v in out["params"].items():
         click.echo(f"  {k} = {v!r}")
 
 

@@ -4,57 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import EARLY_STOP_TYPES, SweepSpec
+from .config.spec import SweepSpec
 from .errors import SpecError
 
-#: each policy's keys and defaults (None: inferred)
-POLICY_KEYS: dict[str, dict[str, Any]] = {
-    "none": {},
-    "hyperband": {"min_iter": 1, "max_iter": None, "eta": 3},
-    "asha": {"min_iter": 1, "eta": 3, "bootstrap_count": 0},
-    "median": {"warmup_steps": 0, "startup_trials": 5},
-}
 
-
-def _int(spec: SweepSpec, key: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SpecError(spec.source, f"early_stop.{key}", f"must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def options(spec: SweepSpec) -> dict[str, Any]:
-    """The policy's validated options, defaults filled in."""
-    es = spec.early_stop
-    if es.type not in EARLY_STOP_TYPES:
-        raise SpecError(spec.source, "early_stop", f"unknown type {es.type!r} (allowed: {', '.join(EARLY_STOP_TYPES)})")
-    allowed = POLICY_KEYS[es.type]
-    for k in es.options:
-        if k not in allowed:
-            names = ", ".join(allowed) or "none"
-            raise SpecError(spec.source, f"early_stop.{k}", f"unknown key for type {es.type!r} (allowed: {names})")
-    opts = {**allowed, **es.options}
+def check(spec: SweepSpec) -> None:
+    """What no single key can say: the policy against the search method, and keys against each other.
+    Each key's own bounds and defaults are the schema's (`config/schema.py`)."""
+    es, opts = spec.early_stop, spec.early_stop.options
     if es.type != "none" and spec.search.method == "grid":
         raise SpecError(spec.source, "early_stop", f"{es.type!r} cannot be used with grid search, which must run every "
                         "point to the end (use early_stop=none or another search method)")
-    if es.type in ("hyperband", "asha"):
-        _int(spec, "min_iter", opts["min_iter"], 1)
-        if isinstance(opts["eta"], bool) or not isinstance(opts["eta"], (int, float)) or opts["eta"] <= 1:
-            raise SpecError(spec.source, "early_stop.eta", f"must be a number > 1, got {opts['eta']!r}")
-    if es.type == "hyperband" and opts["max_iter"] is not None:
-        _int(spec, "max_iter", opts["max_iter"], 1)
-        if opts["min_iter"] > opts["max_iter"]:
-            raise SpecError(spec.source, "early_stop.min_iter",
-                            f"min_iter {opts['min_iter']} must not exceed max_iter {opts['max_iter']}")
-    if es.type == "asha":
-        _int(spec, "bootstrap_count", opts["bootstrap_count"], 0)
-    if es.type == "median":
-        _int(spec, "warmup_steps", opts["warmup_steps"], 0)
-        _int(spec, "startup_trials", opts["startup_trials"], 0)
-    return opts
+    if es.type == "hyperband" and opts.get("max_iter") is not None and opts["min_iter"] > opts["max_iter"]:
+        raise SpecError(spec.source, "early_stop.min_iter",
+                        f"min_iter {opts['min_iter']} must not exceed max_iter {opts['max_iter']}")
 
 
 def make_pruner(spec: SweepSpec) -> Any | None:
-    opts = options(spec)
+    """The Optuna pruner for the sweep's policy; None for `none` (every trial runs to its end)."""
+    opts = spec.early_stop.options
     import optuna.pruners as p
 
     if spec.early_stop.type == "hyperband":

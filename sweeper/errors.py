@@ -1,4 +1,5 @@
-"""Errors are values until the edge: every user-facing failure is a SweepError whose text is one line.
+"""Errors are exceptions with a precise one-line message until the edge: every user-facing
+failure is a SweepError whose `str()` is that line.
 
 The CLI is the only place that turns them into a message and an exit code, so the API can be used
 from Python without `sys.exit` surprises.

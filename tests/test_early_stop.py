@@ -121,7 +121,7 @@ def test_hyperband_brackets_bind_pruning_but_the_sampler_learns_from_every_trial
     from optuna import pruners
 
     from sweeper import early_stop
-    from sweeper.spec import load
+    from sweeper.config import load
 
     write(tmp_path / "s.yaml", "name: hb\nobjective: {metric: loss}\nparams: {x: 'interval(0.0, 1.0)'}\n"
           "trial: {function: objectives:trivial}\nn_trials: 40\nearly_stop: {type: hyperband, min_iter: 1, "

@@ -56,10 +56,10 @@ def test_two_gpus_per_trial_and_too_many_asked(workdir):
 
 @pytest.mark.parametrize("gpus, expect", [(0.5, ["0", "1", "0", "1"]), (1, ["0", "1"]), (0.3, ["0", "1"] * 3)])
 def test_plan(tmp_path, gpus, expect):
-    from sweeper import gpus as g
-    from sweeper import spec as specs
+    from sweeper.backends import gpus as g
+    from sweeper.config import load
 
     write(tmp_path / "s.yaml", SWEEP.replace("GPUS", str(gpus)))
-    s = specs.load(tmp_path / "s.yaml", [], workdir=str(tmp_path))
+    s = load(tmp_path / "s.yaml", [], workdir=str(tmp_path))
     assert [e["CUDA_VISIBLE_DEVICES"] for e in g.plan(s, None, ["0", "1"])] == expect
     assert len(g.plan(s, 1, ["0", "1"])) == 1

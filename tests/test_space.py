@@ -6,7 +6,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from sweeper.errors import SpecError
-from sweeper.space import grid_size, grid_space, parse_param, parse_params
+from sweeper.config.space import parse_param, parse_params
+from sweeper.search.grid import grid_size, grid_space
 
 
 def dist(raw):

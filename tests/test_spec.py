@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import write
 
-from sweeper import spec as specs
+from sweeper.config import load as _load
 from sweeper.errors import SpecError
 
 BASE = """
@@ -21,7 +21,7 @@ n_trials: 5
 
 
 def load(tmp_path: Path, text: str, overrides: list[str] | None = None):
-    return specs.load(write(tmp_path / "s.yaml", text), overrides or [], workdir=str(tmp_path))
+    return _load(write(tmp_path / "s.yaml", text), overrides or [], workdir=str(tmp_path))
 
 
 def test_defaults_come_from_conf_groups_and_file_keys_win(tmp_path):
@@ -29,7 +29,7 @@ def test_defaults_come_from_conf_groups_and_file_keys_win(tmp_path):
     assert s.search.method == "tpe" and s.search.options["n_startup_trials"] == 3
     assert s.early_stop.type == "none" and s.backend.type == "local"
     assert s.storage == f"sqlite:///{tmp_path}/.sweeps/sweeps.db"
-    assert s.objective.goal == "minimize" and s.workers is None  # as many as the resources allow
+    assert s.objectives[0].goal == "minimize" and s.workers is None  # as many as the resources allow
 
 
 def test_overrides_need_no_plus_and_params_take_sweep_expressions(tmp_path):

@@ -1,0 +1,325 @@
+"""The Python API: load a sweep, run it, resume it, sync its view, open its study. Prints nothing.
+
+Each call wires one flow together: spec → study → backend + trackers → driver. Pass `echo`
+(e.g. `print`) to hear what the CLI says, and `progress` for a live view; by default both are
+silent. Failures are exceptions (`sweeper.errors`): `SpecError` for bad input, `SweepFailed` and
+`Interrupted` for a sweep that ended badly. The CLI is a thin layer over this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import early_stop, search
+from .config import load as _load_spec
+from .config.load import CLI, from_config, resume_config
+from .config.schema import BUDGET_KEYS
+from .config.spec import SweepSpec
+from .errors import Interrupted, SpecError, SweepError, SweepFailed
+from .redact import mask
+from .state import attrs
+from .state import store as studies
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Result:
+    """How a sweep ended, and its best trial (single objective)."""
+
+    name: str
+    state: str
+    best_number: int | None
+    best_values: list[float] | None
+    best_params: dict[str, Any]
+    elapsed_s: float
+    where: dict[str, str] = field(default_factory=dict)  # tracker name -> its reference (MLflow: parent run id)
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best_values[0] if self.best_values else None
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def load(source: str | os.PathLike[str] | Mapping[str, Any], overrides: list[str] | None = None,
+         workdir: str | None = None, storage: str | None = None) -> SweepSpec:
+    """A sweep file's path, or an in-memory config (mapping or DictConfig) → a validated SweepSpec."""
+    spec = _load_spec(source, overrides, workdir=workdir)
+    return dataclasses.replace(spec, storage=storage) if storage else spec
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    """Identity of a sweep: everything but the budget keys, which a resume may change."""
+    core = {k: v for k, v in definition.items() if k not in BUDGET_KEYS}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def describe(spec: SweepSpec) -> str:
+    """`--dry-run`: the resolved sweep, the space and the grid size."""
+    lines = ["# resolved sweep", spec.resolved_yaml.rstrip(), "", "# search space"]
+    for p in spec.params.values():
+        lines.append(f"  {p.name}: {p.describe()}")
+    try:
+        size: int | str = search.grid_size(spec)
+    except SpecError:
+        size = "infinite (continuous parameters)"
+    lines += ["", f"grid size: {size}", f"search: {spec.search.method}, early_stop: {spec.early_stop.type}, "
+              f"n_trials: {spec.n_trials}, workers: {spec.workers or 'as many as resources allow'}", f"storage: {mask(spec.storage)}"]
+    return "\n".join(lines)
+
+
+def _check_command(spec: SweepSpec) -> None:
+    assert spec.trial.command is not None
+    try:
+        argv = shlex.split(spec.trial.command)
+    except ValueError as e:
+        raise SpecError(spec.source, "trial.command", f"cannot split into arguments: {e}") from None
+    if not argv:
+        raise SpecError(spec.source, "trial.command", "is empty")
+    if any("${args}" in a and a != "${args}" for a in argv):
+        raise SpecError(spec.source, "trial.command", "${args} must stand alone as one argument")
+    exe = argv[0]
+    if exe in ("python", "python3"):
+        return
+    found = shutil.which(exe, path=os.environ.get("PATH")) if os.sep not in exe else (
+        exe if os.access(os.path.join(spec.workdir, exe), os.X_OK) else None)
+    if not found:
+        raise SpecError(spec.source, "trial.command", f"command {exe!r} not found (not on PATH nor an executable path)")
+
+
+def launch(path: str | os.PathLike[str] | Mapping[str, Any], overrides: list[str] | None = None,
+           storage: str | None = None, dry_run: bool = False, resume: bool = False, progress: Any = None,
+           echo: Echo | None = None) -> Result | str:
+    """Load and run a sweep (`resume`: continue it if it exists); `dry_run` returns its description."""
+    spec = load(path, overrides or [], storage=storage)
+    if dry_run:
+        return describe(spec)
+    return run(spec, resume=resume, progress=progress, echo=echo)
+
+
+def _stored(name: str, storage_url: str, overrides: list[str]) -> tuple[SweepSpec, Any, Any]:
+    """The sweep `name` as stored in its study, with the budget overrides a resume may give."""
+    import yaml
+
+    storage = studies.open_storage(storage_url)
+    st = studies.load(storage, name)
+    text = studies.spec_yaml(st)
+    if not text:
+        raise SweepError(f"sweep {name!r} was not created by sweeper (no stored definition)")
+    workdir = str(st.user_attrs.get(attrs.WORKDIR) or os.getcwd())
+    if not os.path.isdir(workdir):
+        workdir = os.getcwd()
+    base_dir = str(st.user_attrs.get(attrs.BASE_DIR) or workdir)
+    cfg = resume_config(yaml.safe_load(text), overrides, f"sweep {name!r}")
+    spec = from_config(cfg, f"sweep {name!r}", base_dir, workdir)
+    return dataclasses.replace(spec, storage=storage_url), storage, st
+
+
+def _storage_url(storage: str | None) -> str:
+    from .config.load import default_storage
+
+    return storage or default_storage(os.getcwd())
+
+
+def resume(name: str, storage: str | None = None, overrides: list[str] | None = None, progress: Any = None,
+           echo: Echo | None = None) -> Result:
+    """Continue sweep `name` from its storage; budget overrides (n_trials=...) extend it."""
+    spec, _, _ = _stored(name, _storage_url(storage), list(overrides or []))
+    return run(spec, resume=True, progress=progress, echo=echo)
+
+
+def open_study(name: str, storage: str | None = None) -> Any:
+    """The sweep's `optuna.Study`, for analysis with Optuna's own tools (read it; let sweeper write it)."""
+    return studies.load(studies.open_storage(_storage_url(storage)), name)
+
+
+def _trackers(spec: SweepSpec, study: Any, factories: list[Any] | None, **kwargs: Any) -> Any:
+    from .tracking import TRACKERS, Trackers
+
+    uid = str(study.user_attrs.get(attrs.UID, ""))
+    made = [make(spec, studies.StudyMemo(study, name), uid, **kwargs) for name, make in TRACKERS.items()]
+    made += [make(spec, studies.StudyMemo(study, make.name), uid) for make in factories or []]
+    return Trackers(made)
+
+
+def sync(name: str, storage: str | None = None) -> str:
+    """Make the trackers' view match the study: create missing runs, close stale ones."""
+    spec, _, st = _stored(name, _storage_url(storage), [])
+    state = str(st.user_attrs.get(attrs.STATE, "RUNNING"))
+    from .tracking.mlflow import MlflowTracker
+
+    tracker = MlflowTracker(spec, studies.StudyMemo(st, MlflowTracker.name), str(st.user_attrs.get(attrs.UID, "")),
+                            reopen=False, parent_wait_s=120)
+    if tracker.parent_run_id is None:
+        tracker.sweep_started(spec.settings(spec.workers or 1), resumed=False)
+    recs = studies.records(st)
+    tracker.sync(recs)
+    tracker.sweep_finished(state if state != "RUNNING" else None, {})
+    if tracker.parent_error:
+        raise SweepError(f"MLflow at {mask(tracker.uri)} is unavailable: {tracker.parent_error[:200]}")
+    return f"synced {len(recs)} trials of {name!r} to MLflow ({tracker.failed_writes} errors)"
+
+
+def best(name: str, storage: str | None = None) -> dict[str, Any]:
+    """The best trial of sweep `name`: {name, trial, value, params, run_id}; run_id None if MLflow is down."""
+    import yaml
+
+    st = open_study(name, storage)
+    b = studies.best_trial(st)
+    if b is None:
+        raise SweepError(f"sweep {name!r} has no complete trial yet")
+    run_id, problem = None, None
+    parent = studies.StudyMemo(st, "mlflow").get("parent_run_id")
+    if parent:
+        from .tracking.mlflow import child_run_id, tracking_uri
+
+        definition = yaml.safe_load(studies.spec_yaml(st) or "{}") or {}
+        uri = tracking_uri((definition.get("tracking") or {}).get("uri"), str(st.user_attrs.get(attrs.WORKDIR) or os.getcwd()))
+        try:
+            run_id = child_run_id(uri, parent, b.number)
+        except Exception as e:  # the view may be down; the study still answers
+            problem = f"MLflow lookup failed: {str(e).splitlines()[0][:200]}"
+    return {"name": name, "trial": b.number, "value": b.value, "params": b.params, "run_id": run_id,
+            "problem": problem}
+
+
+def run(spec: SweepSpec, resume: bool = False, progress: Any = None, echo: Echo | None = None,
+        trackers: list[Any] | None = None) -> Result:
+    """Run `spec` to the end, or continue it (`resume`, when its study exists).
+
+    `trackers`: extra `Tracker` classes (called as cls(spec, memo, uid)) beside MLflow.
+    Raises SweepFailed / Interrupted for a bad ending.
+    """
+    from .backends import make_backend
+    from .driver import Driver
+    from .state.coordination import Lease
+
+    say = echo or _quiet
+    t0 = time.monotonic()
+    sampler = search.make_sampler(spec)  # before anything starts: a bad option changes nothing
+    pruner = early_stop.make_pruner(spec)
+    if spec.trial.command:
+        _check_command(spec)
+    backend = make_backend(spec)
+    tracker = None
+    outcome_state = "FAILED"
+    final_tags: dict[str, str] = {}
+    try:
+        for warning in search.advice(spec):
+            say(f"warning: {warning}")
+        backend.start()
+        for warning in backend.warnings:
+            say(f"warning: {warning}")
+        if spec.trial.function:
+            problem = backend.check_function(spec.trial.function)
+            if problem:
+                raise SpecError(spec.source, "trial.function", problem)
+        storage = studies.open_storage(spec.storage, create_dirs=True)
+        this_hash = definition_hash(spec.definition)
+        new = not resume or not studies.exists(storage, spec.name)  # `launch --resume` of a sweep not yet there
+        if new:
+            if studies.exists(storage, spec.name):
+                raise SweepError(f"a sweep named {spec.name!r} already exists in {mask(spec.storage)}: continue it with "
+                                 f"`sweep resume {spec.name}` (or `sweep launch --resume`), or choose another name")
+            search.attach_storage(sampler, storage)
+            st = studies.create(storage, spec.name, spec.directions, sampler, pruner,
+                                {attrs.SPEC: spec.resolved_yaml, attrs.HASH: this_hash, attrs.UID: uuid.uuid4().hex,
+                                 attrs.WORKDIR: spec.workdir, attrs.BASE_DIR: spec.base_dir})
+        else:
+            st = studies.load(storage, spec.name, None, pruner)
+            st.sampler = search.make_sampler(spec, resumed_trials=len(st.get_trials(deepcopy=False)), storage=storage)
+            old_hash = st.user_attrs.get(attrs.HASH)
+            if old_hash and old_hash != this_hash:
+                raise SpecError(spec.source, "", _diff(studies.spec_yaml(st), spec.resolved_yaml))
+        st.set_user_attr(attrs.STATE, "RUNNING")
+        lease = Lease(st)
+        lease.renew([], force=True)
+        tracker = _trackers(spec, st, trackers)
+        tracker.sweep_started(spec.settings(backend.n), resumed=not new)
+        driver = Driver(spec, st, storage, backend, tracker, pruner, lease, progress)
+        if not new:
+            interrupted = driver.reclaim_orphans()
+            if interrupted:
+                say(f"trials {', '.join(map(str, interrupted))} were cut off by the interruption: re-running them")
+            tracker.sync(studies.records(st))  # the view catches up with what the study recorded
+        previous = _install_signals(driver)
+        try:
+            outcome = driver.run()
+        finally:
+            _restore_signals(previous)
+        outcome_state = outcome.state
+        st.set_user_attr(attrs.STATE, outcome.state)
+        lease.release()
+        final_tags = {"sweep.pruned": str(driver.pruned), "sweep.failed": str(driver.failed),
+                      "sweep.complete": str(driver.complete)}
+    finally:
+        backend.shutdown()
+        if progress is not None and hasattr(progress, "stop"):
+            progress.stop()
+        if tracker is not None:
+            tracker.sweep_finished(outcome_state, final_tags)
+    for problem in tracker.problems:
+        say(f"warning: {problem}")
+    b = studies.best_trial(st)
+    where = {t.name: t.parent_run_id for t in tracker.trackers if getattr(t, "parent_run_id", None)}
+    result = Result(spec.name, outcome.state, b.number if b else None, list(b.values) if b else None,
+                    dict(b.params) if b else {}, time.monotonic() - t0, where)
+    if b is not None:
+        shown = ", ".join(f"{k}={v!r}" for k, v in b.params.items())
+        say(f"best {spec.metrics[0]}={b.value:.6g} at trial {b.number}: {shown}")
+    if tracker.where():
+        say(tracker.where())
+    if tracker.failed_writes:
+        say(f"warning: {tracker.failed_writes} MLflow writes failed; the study holds every result: catching MLflow up")
+        try:
+            say(sync(spec.name, spec.storage))
+        except SweepError as e:
+            say(f"warning: {e}; run `sweep sync {spec.name}` once MLflow is reachable")
+    if outcome.state == "KILLED":
+        raise Interrupted(f"interrupted: continue with `sweep resume {spec.name}`")
+    if outcome.state == "FAILED":
+        raise SweepFailed(f"sweep {spec.name!r} {outcome.message}")
+    return result
+
+
+def _diff(old: str, new: str) -> str:
+    import difflib
+
+    lines = [ln for ln in difflib.unified_diff(old.splitlines(), new.splitlines(), "stored", "now", lineterm="", n=0)
+             if not ln.startswith(("---", "+++", "@@"))]
+    return (f"the sweep definition changed since launch (only {', '.join(BUDGET_KEYS)} may): " + "; ".join(lines[:8]))
+
+
+def _install_signals(driver: Any) -> dict[int, Any]:
+    def handler(signum: int, frame: Any) -> None:
+        driver.stop_requested = True
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, h in previous.items():
+        signal.signal(sig, h)
+
+
+__all__ = ["CLI", "Result", "best", "describe", "launch", "load", "open_study", "resume", "run", "sync"]

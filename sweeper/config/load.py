@@ -1,0 +1,357 @@
+"""Load a sweep: a file or an in-memory config → its dialect → Hydra composition → one `SweepSpec`.
+
+Hydra's compose API does the composition (defaults list, config groups, interpolation), but two
+things it does not do the way users expect are handled here: sweep expressions in `params.*`
+overrides (compose refuses them) and overriding a schema key that the file does not set
+(compose wants `+key=`). Keys, defaults and bounds come from `schema.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+from ..redact import mask
+from . import schema
+from .dialects import detect
+from .schema import GROUP_DEFAULTS, SELECTOR, suggest
+from .space import parse_params
+from .spec import (
+    BackendSpec,
+    EarlyStopSpec,
+    Objective,
+    Resources,
+    SearchSpec,
+    SweepSpec,
+    TrackingSpec,
+    TrialSpec,
+)
+
+_ARGS = "${args}"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+CLI = "command line"
+IN_MEMORY = "<config>"
+
+
+def conf_dir() -> Path:
+    """The shipped search presets: `conf/` in a checkout, `sweeper/_conf` in an installed wheel."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here / "_conf", here.parent / "conf"):
+        if cand.is_dir():
+            return cand
+    raise RuntimeError("sweeper's conf/ directory is missing from the installation")
+
+
+def group_options(group: str) -> list[str]:
+    if group == "search":
+        return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+    return sorted(schema.GROUP_OPTIONS[group])
+
+
+def default_storage(workdir: str) -> str:
+    return f"sqlite:///{os.path.join(workdir, '.sweeps', 'sweeps.db')}"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    src = path.name
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError(str(path), "", f"cannot read: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).split("\n")[0]
+        raise SpecError(src, "", f"YAML syntax error{where}: {problem}") from None
+    if data is None:
+        raise SpecError(src, "", "the file is empty: a sweep needs at least name, objective, params and trial")
+    if not isinstance(data, dict):
+        raise SpecError(src, "", f"the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def split_overrides(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Group choices and plain keys go to Hydra; `params.*` expressions are kept for us to parse."""
+    to_hydra: list[str] = []
+    params: dict[str, str] = {}
+    tops = schema.top_keys()
+    for ov in overrides:
+        if "=" not in ov:
+            raise SpecError(CLI, ov, "an override is key=value (e.g. n_trials=40 or search=random)")
+        key, value = ov.split("=", 1)
+        bare = key.lstrip("+~")
+        top = bare.split(".", 1)[0]
+        if top not in tops and not top.startswith("_"):
+            raise SpecError(CLI, bare, suggest(top, tops))
+        if bare.startswith("params."):
+            params[bare[len("params."):]] = value
+        elif bare in GROUP_DEFAULTS:
+            # the choice wins over a selector key written in the file's own section
+            to_hydra += [f"{bare}={value}", f"++{bare}.{SELECTOR[bare]}={value}"]
+        elif key.startswith("~"):
+            to_hydra.append(ov)
+        else:
+            to_hydra.append(f"++{bare}={value}")
+    return to_hydra, params
+
+
+def _defaults_with_groups(raw: Any) -> list[Any]:
+    """The file's defaults list with every sweeper group present, inserted before `_self_`."""
+    defaults = list(raw.get("defaults") or [])
+    named: set[str] = set()
+    for entry in defaults:
+        if isinstance(entry, dict) or hasattr(entry, "keys"):
+            for k in entry.keys():
+                named.add(str(k).replace("override ", "").strip())
+        elif isinstance(entry, str) and entry != "_self_":
+            named.add(entry.split("/")[0].split("@")[0])
+    missing = []
+    for group, default in GROUP_DEFAULTS.items():
+        if group in named:
+            continue
+        section = raw.get(group)
+        chosen = section.get(SELECTOR[group]) if hasattr(section, "get") else None
+        # `search: {method: grid}` written without a defaults entry selects that group option
+        missing.append({group: chosen if isinstance(chosen, str) and chosen in group_options(group) else default})
+    idx = defaults.index("_self_") if "_self_" in defaults else 0
+    out = defaults[:idx] + missing + defaults[idx:]
+    if "_self_" not in out:
+        out.append("_self_")
+    return out
+
+
+def _compose(config_dir: str, src: str, raw: dict[str, Any], hydra_overrides: list[str]) -> Any:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.create(raw)
+    node.defaults = _defaults_with_groups(node)
+    primary = "__sweeper_primary__"
+    schema.register_groups()
+    ConfigStore.instance().store(name=primary, node=node)
+    GlobalHydra.instance().clear()
+    searchpath = f"hydra.searchpath=[file://{conf_dir()}]"
+    try:
+        with initialize_config_dir(config_dir=config_dir, version_base=None):
+            return compose(config_name=primary, overrides=[searchpath, *hydra_overrides])
+    except MissingConfigException as e:
+        m = re.search(r"Could not find '([^/']+)/([^']*)'", str(e))
+        if m:
+            group, option = m.group(1), m.group(2)
+            what = {"search": "method", "early_stop": "type", "backend": "backend"}.get(group, "option")
+            allowed = ", ".join(group_options(group)) if group in GROUP_DEFAULTS else "none"
+            raise SpecError(src, group, f"unknown {what} {option!r} (allowed: {allowed})") from None
+        raise SpecError(src, "defaults", " ".join(str(e).split("\n")[0].split())) from None
+    except HydraException as e:
+        msg = " ".join(str(e).split("\n")[0].split()).replace(primary, src)
+        raise SpecError(src, "", msg) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _check_keys(cfg: dict[str, Any], src: str) -> None:
+    tops = schema.top_keys()
+    for key in cfg:
+        if key not in tops and not str(key).startswith("_"):
+            raise SpecError(src, str(key), suggest(str(key), tops))
+    for section in ("objective", "trial", "tracking", "resources"):
+        allowed = schema.section_keys(section)
+        value = cfg.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise SpecError(src, section, f"must be a mapping with keys {', '.join(allowed)}")
+        for key in value:
+            if key not in allowed:
+                raise SpecError(src, f"{section}.{key}", suggest(str(key), allowed))
+
+
+def _get(src: str, data: dict[str, Any], path: str) -> Any:
+    """The value at `path`, validated by its schema key (default filled in)."""
+    k = schema.key(path)
+    node: Any = data
+    for part in path.split(".")[:-1]:
+        node = node.get(part) or {}
+    return k.check(src, node.get(k.name, k.default) if isinstance(node, dict) else k.default)
+
+
+def _section(cfg: dict[str, Any], key: str, src: str) -> dict[str, Any]:
+    value = cfg.get(key) or {}
+    if not isinstance(value, dict):
+        raise SpecError(src, key, f"must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def load(source: str | os.PathLike[str] | Mapping[str, Any], overrides: list[str] | None = None,
+         workdir: str | None = None, base_dir: str | None = None) -> SweepSpec:
+    """A sweep file (a path) or an in-memory config (a mapping or DictConfig) → a validated SweepSpec.
+
+    `base_dir` is where `trial.config` and a defaults list resolve (the file's folder for a file,
+    else `workdir`); `workdir` is where trials run (default: the current directory). Raises
+    SpecError with one line naming the source and the key.
+    """
+    workdir = workdir or os.getcwd()
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if not p.is_file():
+            raise SpecError(str(source), "", "no such sweep file")
+        src, raw, base = p.name, _read_yaml(p), str(p.parent.resolve())
+    else:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(source, DictConfig):
+            source = OmegaConf.to_container(source, resolve=False)  # type: ignore[assignment]
+        if not isinstance(source, Mapping):
+            raise SpecError(IN_MEMORY, "", f"a sweep config must be a mapping, got {type(source).__name__}")
+        src, raw, base = IN_MEMORY, dict(source), os.path.abspath(workdir)
+    base = os.path.abspath(base_dir) if base_dir else base
+    native = detect(raw).to_native(raw, src)
+    hydra_overrides, param_overrides = split_overrides(list(overrides or []))
+    cfg = _compose(base, src, native, hydra_overrides)
+    return from_config(cfg, src, base, workdir, param_overrides)
+
+
+def resume_config(stored: dict[str, Any], overrides: list[str], src: str) -> Any:
+    """A stored sweep definition with the budget overrides a resume may give; others are refused."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    hydra_ov, param_ov = split_overrides(overrides)
+    if param_ov:
+        raise SpecError(CLI, "params", "the search space cannot change on resume")
+    cfg = OmegaConf.create(stored)
+    for ov in hydra_ov:
+        key, value = ov.lstrip("+~").split("=", 1)
+        if key.split(".")[0] not in schema.BUDGET_KEYS:
+            raise SpecError(CLI, key, f"only budget keys can change on resume ({', '.join(schema.BUDGET_KEYS)})")
+        OmegaConf.update(cfg, key, yaml.safe_load(value), force_add=True)
+    return cfg
+
+
+def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides: dict[str, str] | None = None) -> SweepSpec:
+    """Validate a composed config (also what `sweep resume` rebuilds from the study)."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    for name, expr in (param_overrides or {}).items():
+        if cfg.get("params") is None:
+            cfg.params = {}
+        OmegaConf.update(cfg, f"params.{name}", expr, force_add=True)
+    # `${args}` in trial.command is ours, not an OmegaConf interpolation: escape it before resolving
+    command_raw = None
+    trial_node = cfg.get("trial") if "trial" in cfg else None
+    if isinstance(trial_node, DictConfig) and "command" in trial_node:
+        command_raw = trial_node._get_node("command")._value()
+        if isinstance(command_raw, str):
+            trial_node.command = command_raw.replace(_ARGS, "\\" + _ARGS)
+    stored = OmegaConf.to_container(cfg, resolve=False)
+    if isinstance(command_raw, str):
+        stored["trial"]["command"] = command_raw
+    try:
+        data = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", "") or ""
+        raise SpecError(src, str(key), " ".join(str(e).split("\n")[0].split())) from None
+    assert isinstance(data, dict)
+    _check_keys(data, src)
+
+    name = _get(src, data, "name")
+    if not _NAME.match(name):
+        raise SpecError(src, "name", f"{name!r}: use letters, digits, '.', '_' and '-' (it names a study and folder)")
+
+    objectives = _objectives(data, src)
+
+    if "params" not in data or data.get("params") in (None, {}):
+        raise SpecError(src, "params", "missing: give the search space, e.g. params: {lr: tag(log, interval(1e-4, 1e-1))}")
+    params = parse_params(data.get("params"), src)
+
+    _section(data, "trial", src)
+    function, command = _get(src, data, "trial.function"), _get(src, data, "trial.command")
+    if (function is None) == (command is None):
+        raise SpecError(src, "trial", "give exactly one of trial.function (module:callable) or trial.command")
+    if function is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", function):
+        raise SpecError(src, "trial.function", f"{function!r} is not of the form package.module:callable")
+    trial = TrialSpec(function=function, command=command, config=_get(src, data, "trial.config"),
+                      timeout=_get(src, data, "trial.timeout"), retries=_get(src, data, "trial.retries"))
+
+    search_d = _section(data, "search", src)
+    method = search_d.pop("method", GROUP_DEFAULTS["search"])
+    es_d = _section(data, "early_stop", src)
+    es_type = es_d.pop("type", GROUP_DEFAULTS["early_stop"])
+    if es_type not in schema.GROUP_OPTIONS["early_stop"]:
+        raise SpecError(src, "early_stop", f"unknown type {es_type!r} "
+                        f"(allowed: {', '.join(schema.GROUP_OPTIONS['early_stop'])})")
+    es_opts = schema.check_group(src, "early_stop", es_type, es_d)
+    be_d = _section(data, "backend", src)
+    be_type = be_d.pop("type", GROUP_DEFAULTS["backend"])
+    if be_type not in schema.GROUP_OPTIONS["backend"]:
+        raise SpecError(src, "backend", f"unknown backend {be_type!r} (allowed: {', '.join(schema.GROUP_OPTIONS['backend'])})")
+    be_opts = schema.check_group(src, "backend", be_type, be_d)
+    address = be_opts.pop("address", None)
+    if be_opts.get("storage") is not None:
+        be_opts["storage"] = os.path.join(workdir, os.path.expanduser(be_opts["storage"]))
+    else:
+        be_opts.pop("storage", None)
+    _section(data, "resources", src)
+    resources = Resources(cpus=_get(src, data, "resources.cpus"), gpus=_get(src, data, "resources.gpus"))
+    if resources.gpus > 1 and resources.gpus != int(resources.gpus):
+        raise SpecError(src, "resources.gpus", f"must be a fraction of one GPU or a whole number, got {resources.gpus}")
+    _section(data, "tracking", src)
+
+    storage = _get(src, data, "storage") or default_storage(workdir)
+    spec = SweepSpec(
+        name=name,
+        objectives=objectives,
+        params=params,
+        trial=trial,
+        n_trials=_get(src, data, "n_trials"),
+        workers=_get(src, data, "workers"),
+        max_failures=_get(src, data, "max_failures"),
+        seed=_get(src, data, "seed"),
+        storage=storage,
+        tracking=TrackingSpec(uri=_get(src, data, "tracking.uri"), experiment=_get(src, data, "tracking.experiment")),
+        search=SearchSpec(method=method, options=search_d),
+        early_stop=EarlyStopSpec(type=es_type, options=es_opts),
+        backend=BackendSpec(type=be_type, address=address, options=be_opts),
+        resources=resources,
+        source=src,
+        base_dir=base_dir,
+        workdir=workdir,
+        resolved_yaml=mask(OmegaConf.to_yaml(OmegaConf.create(stored))),
+        definition=stored,
+    )
+    from .. import early_stop, search
+
+    search.check(spec)
+    early_stop.check(spec)
+    if spec.search.method == "grid":
+        size = search.grid_size(spec)
+        if spec.n_trials is None or spec.n_trials > size:
+            spec = dataclasses.replace(spec, n_trials=size)
+    elif spec.n_trials is None:
+        raise SpecError(src, "n_trials", "missing: how many trials to run (only grid search infers it)")
+    return spec
+
+
+def _objectives(data: dict[str, Any], src: str) -> tuple[Objective, ...]:
+    """The objective mapping as a tuple of one; several objectives are refused until they are supported."""
+    raw = data.get("objective")
+    if isinstance(raw, list):
+        raise SpecError(src, "objective", "several objectives are not supported yet: give one {metric, goal} mapping")
+    obj = _section(data, "objective", src)
+    if obj.get("metric") is None:
+        raise SpecError(src, "objective.metric", "missing: name the metric to optimise, e.g. objective: {metric: val_loss}")
+    return (Objective(metric=_get(src, data, "objective.metric"), goal=_get(src, data, "objective.goal")),)

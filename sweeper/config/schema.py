@@ -1,0 +1,230 @@
+"""The sweep file's schema, declared once: every key, its type, default, bounds and meaning.
+
+Defaults, validation, the config-group options Hydra composes (`early_stop=hyperband`,
+`backend=ray`) and the README's key table all follow from `KEYS` and `GROUP_OPTIONS`; nothing
+else lists keys. `python -m sweeper.config.schema` prints the table the README carries (a test
+keeps the two equal). Search methods' own options are Optuna's sampler arguments: their presets
+live in `conf/search/`, and a sampler's signature is what validates them (see `search`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SpecError
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the sweep file. `kind`: int, number, str, choice, mapping, any."""
+
+    path: str
+    kind: str
+    default: Any = None
+    doc: str = ""
+    low: float | None = None  # int: >= low; number: > low (or >= low when `inclusive`)
+    inclusive: bool = False
+    nullable: bool = True
+    choices: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+    def allowed(self) -> str:
+        """What the key accepts, in the words of an error message and of the README."""
+        if self.kind == "int":
+            text = f"an integer >= {self.low:g}" if self.low is not None else "an integer"
+        elif self.kind == "number":
+            text = "a number" + (f" {'>=' if self.inclusive else '>'} {self.low:g}" if self.low is not None else "")
+        elif self.kind == "str":
+            text = "a non-empty string"
+        elif self.kind == "choice":
+            text = "one of " + ", ".join(self.choices)
+        elif self.kind == "mapping":
+            text = "a mapping"
+        else:
+            text = "any value"
+        return text + (" or null" if self.nullable and self.kind in ("int", "number", "str") else "")
+
+    def check(self, source: str, value: Any) -> Any:
+        """The value, validated; SpecError names the source, the key and what is allowed."""
+        if value is None:
+            if self.nullable:
+                return None
+            raise SpecError(source, self.path, f"missing: must be {self.allowed()}")
+        if self.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int) or (self.low is not None and value < self.low):
+                raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}")
+            return value
+        if self.kind == "number":
+            ok = not isinstance(value, bool) and isinstance(value, (int, float))
+            if ok and self.low is not None:
+                ok = value >= self.low if self.inclusive else value > self.low
+            if not ok:
+                raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}")
+            return value  # an int stays an int: Optuna's pruners index by `eta`
+        if self.kind == "str":
+            if not isinstance(value, str) or not value.strip():
+                raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}")
+            return value
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise SpecError(source, self.path, f"{value!r} is not allowed (allowed: {', '.join(self.choices)})")
+            return value
+        if self.kind == "mapping" and not isinstance(value, dict):
+            raise SpecError(source, self.path, f"must be a mapping, got {value!r}")
+        return value
+
+
+GOALS = ("minimize", "maximize")
+
+#: every key of the sweep file outside the config groups' own options, in README order
+KEYS: tuple[Key, ...] = (
+    Key("name", "str", nullable=False, doc="names the study, the MLflow experiment and `.sweeps/NAME`; "
+        "letters, digits, `.`, `_`, `-`"),
+    Key("objective", "mapping", nullable=False, doc="the metric to optimise"),
+    Key("objective.metric", "str", nullable=False, doc="a metric the trial returns or reports"),
+    Key("objective.goal", "choice", "minimize", choices=GOALS, nullable=False, doc="direction"),
+    Key("params", "mapping", nullable=False, doc="the search space: name → expression, W&B mapping or constant"),
+    Key("trial", "mapping", nullable=False, doc="what one trial runs: exactly one of `function`, `command`"),
+    Key("trial.function", "str", doc="`module:callable`, called with the trial's config; imported from the "
+        "working directory"),
+    Key("trial.command", "str", doc="a command line; params are appended as `key=value` or replace `${args}`"),
+    Key("trial.config", "str", doc="a base training config (YAML, relative to the sweep file) the params "
+        "override"),
+    Key("trial.timeout", "number", low=0, doc="seconds before a trial is killed and recorded as failed"),
+    Key("trial.retries", "int", 0, low=0, nullable=False, doc="re-runs of a trial that crashed by itself"),
+    Key("n_trials", "int", low=1, doc="trials to finish (complete, pruned or failed); grid: the grid size"),
+    Key("workers", "int", low=1, doc="trials at once; null: as many as `resources` allow"),
+    Key("max_failures", "int", 10, low=0, nullable=False, doc="failed trials tolerated before the sweep stops"),
+    Key("seed", "int", low=0, doc="seeds the sampler"),
+    Key("storage", "str", doc="SQLAlchemy URL of the study; null: `sqlite:///.sweeps/sweeps.db`"),
+    Key("tracking", "mapping", doc="where runs are tracked"),
+    Key("tracking.uri", "str", doc="MLflow tracking URI; null: `MLFLOW_TRACKING_URI`, else "
+        "`sqlite:///mlflow.db`"),
+    Key("tracking.experiment", "str", doc="MLflow experiment; null: the sweep's name"),
+    Key("search", "mapping", doc="`search=NAME` picks a preset of `conf/search/`; other keys are the "
+        "Optuna sampler's arguments"),
+    Key("search.method", "str", "tpe", nullable=False, doc="grid, random, tpe, gp, cmaes"),
+    Key("early_stop", "mapping", doc="early termination, see the options below"),
+    Key("early_stop.type", "str", "none", nullable=False, doc="none, hyperband, asha, median"),
+    Key("backend", "mapping", doc="where trials run"),
+    Key("backend.type", "str", "local", nullable=False, doc="local, ray"),
+    Key("resources", "mapping", doc="what one trial holds"),
+    Key("resources.cpus", "number", 1.0, low=0, nullable=False, doc="CPUs per trial"),
+    Key("resources.gpus", "number", 0.0, low=0, inclusive=True, nullable=False,
+        doc="GPUs per trial: a fraction of one, or a whole number"),
+)
+
+#: each config group's options and their own keys (the group's selector key aside)
+GROUP_OPTIONS: dict[str, dict[str, tuple[Key, ...]]] = {
+    "early_stop": {
+        "none": (),
+        "hyperband": (
+            Key("early_stop.min_iter", "int", 1, low=1, nullable=False, doc="the first rung's step"),
+            Key("early_stop.max_iter", "int", None, low=1, doc="the last rung's step; null: inferred from reports"),
+            Key("early_stop.eta", "number", 3, low=1, nullable=False, doc="keep 1/eta of the trials at each rung"),
+        ),
+        "asha": (
+            Key("early_stop.min_iter", "int", 1, low=1, nullable=False, doc="the first rung's step"),
+            Key("early_stop.eta", "number", 3, low=1, nullable=False, doc="keep 1/eta of the trials at each rung"),
+            Key("early_stop.bootstrap_count", "int", 0, low=0, nullable=False,
+                doc="trials a rung needs before it prunes"),
+        ),
+        "median": (
+            Key("early_stop.warmup_steps", "int", 0, low=0, nullable=False, doc="steps before a trial can be pruned"),
+            Key("early_stop.startup_trials", "int", 5, low=0, nullable=False,
+                doc="finished trials before any is pruned"),
+        ),
+    },
+    "backend": {
+        "local": (),
+        "ray": (
+            Key("backend.address", "str", None, doc="null: a private local Ray; `auto` or `host:port` joins a "
+                "cluster"),
+            Key("backend.storage", "str", None, doc="a folder every node mounts: checkpoints survive a retry on "
+                "another node"),
+        ),
+    },
+}
+#: what each group's options are selected by, and the option used when a file names none
+SELECTOR = {"search": "method", "early_stop": "type", "backend": "type"}
+GROUP_DEFAULTS = {"search": "tpe", "early_stop": "none", "backend": "local"}
+#: keys that may change on resume without changing the sweep's identity
+BUDGET_KEYS = ("n_trials", "workers", "max_failures")
+
+_BY_PATH = {k.path: k for k in KEYS}
+
+
+def key(path: str) -> Key:
+    return _BY_PATH[path]
+
+
+def top_keys() -> tuple[str, ...]:
+    return tuple(k.path for k in KEYS if "." not in k.path)
+
+
+def section_keys(section: str) -> tuple[str, ...]:
+    """The keys of a plain section (objective, trial, tracking, resources)."""
+    return tuple(k.name for k in KEYS if k.path.startswith(section + "."))
+
+
+def group_keys(group: str, option: str) -> tuple[Key, ...]:
+    return GROUP_OPTIONS[group].get(option, ())
+
+
+def group_defaults(group: str, option: str) -> dict[str, Any]:
+    """An option's keys with their defaults: what Hydra composes for `group=option`."""
+    return {k.name: k.default for k in group_keys(group, option)}
+
+
+def suggest(key_name: str, allowed: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(key_name, list(allowed), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}allowed: {', '.join(allowed)})"
+
+
+def check_group(source: str, group: str, option: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A group option's keys, validated, defaults filled in; unknown keys are refused."""
+    keys = group_keys(group, option)
+    names = [k.name for k in keys]
+    for name in options:
+        if name not in names and options[name] is not None:
+            what = {"early_stop": "type", "backend": "backend"}.get(group, group)
+            allowed = [SELECTOR[group], *names] if group == "backend" else names
+            raise SpecError(source, f"{group}.{name}",
+                            f"unknown key for {what} {option!r} (allowed: {', '.join(allowed) or 'none'})")
+    return {k.name: k.check(source, options.get(k.name, k.default)) for k in keys}
+
+
+def register_groups() -> None:
+    """Offer the groups' options to Hydra's composition, from this table (no YAML copies of it)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    for group, options in GROUP_OPTIONS.items():
+        for option in options:
+            cs.store(group=group, name=option, node={SELECTOR[group]: option, **group_defaults(group, option)})
+
+
+def markdown_table() -> str:
+    """The README's key table."""
+    def default(k: Key) -> str:
+        return "required" if not k.nullable and k.default is None else f"`{k.default!r}`".replace("None", "null")
+
+    lines = ["| key | allowed | default | meaning |", "|---|---|---|---|"]
+    for k in KEYS:
+        if k.kind != "mapping":
+            lines.append(f"| `{k.path}` | {k.allowed()} | {default(k)} | {k.doc} |")
+    for group, options in GROUP_OPTIONS.items():
+        for option, keys in options.items():
+            for k in keys:
+                lines.append(f"| `{k.path}` ({SELECTOR[group]} {option}) | {k.allowed()} | {default(k)} | {k.doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,192 @@
+"""The search space: each `params` entry → a Param that knows its Optuna distribution and grid.
+
+The grammar is Hydra's own override grammar, parsed by Hydra's `OverridesParser`, so a Hydra
+user's `choice(...)`, `range(...)`, `interval(...)`, `int(...)` and `tag(log, ...)` mean exactly
+what they mean in `hydra -m`. The W&B mapping form is accepted too, so W&B sweeps port over.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SpecError
+
+_SWEEP_CALL = re.compile(r"^\s*(choice|range|interval|int|float|str|bool|tag|glob|shuffle|sort)\s*\(")
+_WANDB_KEYS = {"values", "value", "min", "max", "distribution", "q"}
+WANDB_DISTRIBUTIONS = ("categorical", "uniform", "int_uniform", "log_uniform_values", "q_uniform")
+_PRIMITIVE = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: `fixed` (a constant in every trial), `categorical`, `float` or `int`."""
+
+    name: str
+    kind: str
+    value: Any = None
+    choices: tuple[Any, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+    step: float | None = None
+    log: bool = False
+    expr: str = ""
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.kind == "fixed"
+
+    def distribution(self) -> Any:
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "categorical":
+            return CategoricalDistribution(list(self.choices))
+        if self.kind == "int":
+            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+        return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def grid_values(self) -> list[Any] | None:
+        """The finite values a grid walks through; None for a continuous range."""
+        if self.kind == "categorical":
+            return list(self.choices)
+        if self.kind == "int":
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.kind == "float" and self.step is not None:
+            n = int(round((self.high - self.low) / self.step))
+            return [_tidy(self.low + i * self.step) for i in range(n + 1)]
+        return None
+
+    def describe(self) -> str:
+        if self.kind == "fixed":
+            return f"fixed {self.value!r}"
+        if self.kind == "categorical":
+            return f"categorical {list(self.choices)}"
+        step = f", step {self.step:g}" if self.step else ""
+        return f"{self.kind} [{self.low:g}, {self.high:g}]{' log' if self.log else ''}{step}"
+
+
+def _tidy(x: float) -> float:
+    return float(f"{x:.12g}")
+
+
+def parse_params(raw: Any, source: str) -> dict[str, Param]:
+    if raw is None or (isinstance(raw, dict) and not raw):
+        raise SpecError(source, "params", "missing: give at least one parameter, e.g. `params: {lr: interval(1e-4, 1e-1)}`")
+    if not isinstance(raw, dict):
+        raise SpecError(source, "params", f"must be a mapping of name → value or expression, got {type(raw).__name__}")
+    params = {str(k): parse_param(str(k), v, source) for k, v in raw.items()}
+    if all(p.is_fixed for p in params.values()):
+        raise SpecError(source, "params", "every parameter is fixed: give at least one to search (choice, range, interval)")
+    return params
+
+
+def parse_param(name: str, raw: Any, source: str) -> Param:
+    key = f"params.{name}"
+    if isinstance(raw, str) and _SWEEP_CALL.match(raw):
+        return _from_expression(name, raw, key, source)
+    if isinstance(raw, dict) and raw and set(raw) <= _WANDB_KEYS:
+        return _from_wandb(name, raw, key, source)
+    return Param(name, "fixed", value=raw, expr=repr(raw))
+
+
+def _from_expression(name: str, expr: str, key: str, source: str) -> Param:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+
+    try:
+        value = OverridesParser.create().parse_override(f"p={expr}").value()
+    except Exception as e:  # Hydra's messages are multi-line; keep the first useful line
+        msg = " ".join(str(e).split("\n")[0].split())
+        if expr.count("(") != expr.count(")"):
+            msg = "unbalanced parentheses (inside a YAML {...} mapping, quote the expression: \"choice(1, 2)\")"
+        raise SpecError(source, key, f"cannot parse {expr!r}: {msg}") from None
+    tags = set(getattr(value, "tags", set()) or set())
+    log = "log" in tags
+    if isinstance(value, ChoiceSweep):
+        if log:
+            raise SpecError(source, key, "tag(log, ...) applies to interval(...) or range(...), not choice(...)")
+        choices = tuple(value.list)
+        bad = [c for c in choices if not isinstance(c, _PRIMITIVE)]
+        if bad:
+            raise SpecError(source, key, f"choice values must be numbers, strings, booleans or null, got {bad[0]!r}")
+        if not choices:
+            raise SpecError(source, key, "choice(...) needs at least one value")
+        return Param(name, "categorical", choices=choices, expr=expr)
+    if isinstance(value, IntervalSweep):
+        low, high = value.start, value.end
+        if low is None or high is None or low >= high:
+            raise SpecError(source, key, f"interval low {low} must be below high {high}")
+        if log and low <= 0:
+            raise SpecError(source, key, f"tag(log, ...) needs low > 0, got {low}")
+        kind = "int" if isinstance(low, int) and isinstance(high, int) else "float"
+        return Param(name, kind, low=low, high=high, log=log, expr=expr)
+    if isinstance(value, RangeSweep):
+        start, stop, step = value.start, value.stop, value.step
+        if step is None or step <= 0:
+            raise SpecError(source, key, f"range step must be > 0, got {step}")
+        if log:
+            raise SpecError(source, key, "tag(log, range(...)) is not supported: use tag(log, interval(...))")
+        if all(isinstance(v, int) for v in (start, stop, step)):
+            values = list(range(start, stop, step))
+            if not values:
+                raise SpecError(source, key, f"range({start}, {stop}, {step}) is empty (Hydra's range excludes stop)")
+            if len(values) == 1:
+                return Param(name, "fixed", value=values[0], expr=expr)
+            return Param(name, "int", low=values[0], high=values[-1], step=step, expr=expr)
+        n = math.ceil((stop - start) / step - 1e-9)
+        if n <= 0:
+            raise SpecError(source, key, f"range({start}, {stop}, step={step}) is empty (Hydra's range excludes stop)")
+        last = _tidy(start + (n - 1) * step)
+        if n == 1:
+            return Param(name, "fixed", value=float(start), expr=expr)
+        return Param(name, "float", low=float(start), high=last, step=float(step), expr=expr)
+    raise SpecError(source, key, f"unsupported expression {expr!r}: use choice, range, interval, int(interval) or tag(log, interval)")
+
+
+def _num(source: str, key: str, raw: dict, field: str) -> float:
+    v = raw.get(field)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise SpecError(source, f"{key}.{field}", f"must be a number, got {v!r}")
+    return v
+
+
+def _from_wandb(name: str, raw: dict, key: str, source: str) -> Param:
+    expr = repr(dict(raw))
+    if "value" in raw:
+        return Param(name, "fixed", value=raw["value"], expr=expr)
+    dist = raw.get("distribution")
+    if dist is None:
+        dist = "categorical" if "values" in raw else None
+    if dist is None:
+        if "min" not in raw or "max" not in raw:
+            raise SpecError(source, key, "W&B form needs `values`, `value`, or `min` and `max`")
+        both_int = all(isinstance(raw[k], int) and not isinstance(raw[k], bool) for k in ("min", "max"))
+        dist = "int_uniform" if both_int else "uniform"
+    if dist not in WANDB_DISTRIBUTIONS:
+        raise SpecError(source, f"{key}.distribution", f"unknown distribution {dist!r} (allowed: {', '.join(WANDB_DISTRIBUTIONS)})")
+    if dist == "categorical":
+        values = raw.get("values")
+        if not isinstance(values, list) or not values:
+            raise SpecError(source, f"{key}.values", "categorical needs a non-empty list `values`")
+        bad = [c for c in values if not isinstance(c, _PRIMITIVE)]
+        if bad:
+            raise SpecError(source, f"{key}.values", f"values must be numbers, strings, booleans or null, got {bad[0]!r}")
+        return Param(name, "categorical", choices=tuple(values), expr=expr)
+    low, high = _num(source, key, raw, "min"), _num(source, key, raw, "max")
+    if low >= high:
+        raise SpecError(source, key, f"min {low} must be below max {high}")
+    if dist == "log_uniform_values":
+        if low <= 0:
+            raise SpecError(source, f"{key}.min", f"log_uniform_values needs min > 0, got {low}")
+        return Param(name, "float", low=float(low), high=float(high), log=True, expr=expr)
+    if dist == "int_uniform":
+        return Param(name, "int", low=int(low), high=int(high), expr=expr)
+    if dist == "q_uniform":
+        q = raw.get("q", 1.0)
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or q <= 0:
+            raise SpecError(source, f"{key}.q", f"must be a number > 0, got {q!r}")
+        n = math.floor((high - low) / q + 1e-9)
+        return Param(name, "float", low=float(low), high=_tidy(low + n * q), step=float(q), expr=expr)
+    return Param(name, "float", low=float(low), high=float(high), expr=expr)

@@ -1,0 +1,380 @@
+"""The driver loop: the one writer of the study and the only caller of the trackers.
+
+It asks Optuna for a trial the moment a slot is free (no batch barrier), hands the `Task` to a
+`Backend`, answers the trial's reports with the pruner's verdict, and tells the study how the
+trial ended. Everything that must survive a crash is written to the study before a tracker hears
+of it. Task building (tasks.py), retries (retries.py) and the coordination of drivers sharing a
+sweep (state/coordination.py) live apart; this module is the loop and the bookkeeping of a turn.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..backends.base import Backend
+from ..config.spec import SweepSpec
+from ..messages import COMPLETE, FAIL, PRUNED, Best, Died, Done, Reported, TrialFinished, TrialOutcome
+from ..search import grid
+from ..state import attrs, coordination
+from ..state.store import counts
+from ..tracking.base import Tracker
+from .retries import RetryQueue
+from .tasks import TaskBuilder
+
+WAIT_S = 0.2  # longest the loop waits for a backend event before its other chores
+ORPHAN_CHECK_S = 1.0  # how often leases are read: an agent that joins or dies is seen within this
+JOIN_GRACE_S = 1.5  # a joining driver waits this long for the others to see its lease
+INTERRUPT_GRACE_S = 5.0  # how long an interrupted sweep waits for its killed trials to report
+
+
+class ProgressView(Protocol):
+    """What the person watching sees (ui/progress.py); the driver only reports to it."""
+
+    def start(self, target: int, finished: int, failed: int, best: float | None, best_number: int | None) -> None: ...
+
+    def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
+
+    def trial_finished(self, number: int, state: str, value: float | None, best: float | None,
+                       best_number: int | None, error: str | None = None) -> None: ...
+
+    def tick(self, running: int) -> None: ...
+
+
+class Silent:
+    """A ProgressView that shows nothing: the API's default."""
+
+    def start(self, *args: Any) -> None:
+        pass
+
+    def trial_started(self, *args: Any) -> None:
+        pass
+
+    def trial_finished(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def tick(self, running: int) -> None:
+        pass
+
+
+@dataclass
+class Running:
+    trial: Any  # optuna.Trial
+    number: int
+    params: dict[str, Any]
+    slot: int
+    started: float
+    deadline: float | None
+    root: int
+    attempt: int
+    last_step: int | None = None
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    reported_objective: bool = False
+    pruned: bool = False
+
+
+@dataclass
+class SweepOutcome:
+    state: str  # FINISHED | FAILED | KILLED
+    message: str = ""
+
+
+class Driver:
+    def __init__(self, spec: SweepSpec, study: Any, storage: Any, backend: Backend, tracker: Tracker,
+                 pruner: Any, lease: coordination.Lease | None = None, progress: ProgressView | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.spec, self.study, self.storage = spec, study, storage
+        self.backend, self.tracker, self.pruner, self.lease = backend, tracker, pruner, lease
+        self.progress: ProgressView = progress or Silent()
+        self.clock, self.sleep = clock, sleep
+        self._orphan_check = -math.inf
+        self.shared = False  # other drivers (agents) work on the same study
+        #: checkpoints of a trial's attempts: the backend's folder every host sees, if it has one
+        checkpoint_root = backend.checkpoint_root or os.path.join(spec.sweep_dir, "checkpoints")
+        self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None)
+        self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed}
+        self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed}
+        self.objective = spec.objectives[0]  # what reports and the pruner judge
+        self.stop_requested = False
+        self.running: dict[int, Running] = {}  # slot -> trial
+        self.retries = RetryQueue()
+        self.finished = self.failed = self.complete = self.pruned = 0
+        self.best_values: list[float] | None = None
+        self.best_number: int | None = None
+
+    # --- setup ---------------------------------------------------------------------------------
+    def _initial_state(self) -> None:
+        from optuna.trial import TrialState
+
+        trials = self.study.get_trials(deepcopy=False)
+        c = counts(trials)
+        self.finished, self.failed, self.complete, self.pruned = c.finished, c.failed, c.complete, c.pruned
+        self.retries.restore(trials)
+        for t in trials:
+            if t.state == TrialState.COMPLETE and t.values is not None and (
+                    self.best_values is None or self.objective.better(t.values[0], self.best_values[0])):
+                self.best_values, self.best_number = list(t.values), t.number
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best_values[0] if self.best_values else None
+
+    # --- drivers sharing the sweep -------------------------------------------------------------
+    def reclaim_orphans(self, live: list[dict[str, Any]] | None = None) -> list[int]:
+        """Mark RUNNING trials that no live driver holds as interrupted; they are re-run."""
+        if self.lease is None:
+            return []
+        if live is None:
+            live = coordination.live_leases(self.study, self.lease.key)
+        own = {r.number for r in self.running.values()}
+        orphaned = coordination.orphans(self.study, live, own)
+        return coordination.reclaim(self.study, self.storage, orphaned, self._complete_params)
+
+    def _complete_params(self, t: Any) -> None:
+        """A trial cut off inside `ask` has only some of its params: choose the rest now (its grid
+        point, or a random draw), so its retry runs the very params the study records for it."""
+        missing = [n for n in self.dists if n not in t.params]
+        if not missing:
+            return
+        from optuna.samplers import RandomSampler
+
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        fixed = t.system_attrs.get("fixed_params") or {}
+        point = grid.point_of(self.study.sampler, t.system_attrs)
+        if grid.is_grid(self.study.sampler) and point is None and not fixed:
+            # cut off before the grid gave it a point: nothing to re-run, the grid hands that
+            # point to a later trial
+            self.storage.set_trial_user_attr(trial_id, attrs.NO_RETRY, True)
+            return
+        rand = RandomSampler()
+        for name in missing:
+            dist = self.dists[name]
+            value = point[name] if point and name in point else fixed.get(name)
+            if value is None:
+                value = rand.sample_independent(self.study, t, name, dist)
+            self.storage.set_trial_param(trial_id, name, dist.to_internal_repr(value), dist)
+
+    def _requeue_orphans(self) -> None:
+        now = self.clock()
+        if self.lease is None or now - self._orphan_check < ORPHAN_CHECK_S:
+            return
+        self._orphan_check = now
+        live = coordination.live_leases(self.study, self.lease.key)  # one read of the leases a second
+        self.shared = bool(live)  # an agent that joins is seen within ORPHAN_CHECK_S
+        numbers = self.reclaim_orphans(live)
+        if numbers:
+            self.retries.add_interrupted(self.study.get_trials(deepcopy=False), numbers)
+            from ..state.store import records
+
+            self.tracker.sync(records(self.study, numbers))
+
+    def _budget_left(self, target: int) -> int:
+        if not self.shared:
+            return target - self.finished - len(self.running)
+        return coordination.budget_left(self.study, target)
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self) -> SweepOutcome:
+        if self.lease is not None:
+            self.shared = bool(coordination.live_leases(self.study, self.lease.key))
+            if self.shared:
+                self.sleep(JOIN_GRACE_S)  # joining: let the drivers already at work see our lease first
+        self._initial_state()
+        target = self.spec.n_trials or 0
+        free = list(range(self.backend.n))
+        too_many_failures = False
+        self.progress.start(target, self.finished, self.failed, self.best_value, self.best_number)
+        while True:
+            if self.stop_requested:
+                return self._interrupt()
+            if self.failed > self.spec.max_failures:
+                too_many_failures = True
+            while free and not too_many_failures and self._budget_left(target) > 0:
+                if not self._launch(free[0]):
+                    break
+                free.pop(0)
+            if not self.running:
+                break
+            for ev in self.backend.wait(timeout=WAIT_S):
+                slot = self._handle(ev)
+                if slot is not None:
+                    free.append(slot)
+                    free.sort()
+            self._check_deadlines()
+            self.tracker.poll()
+            if self.lease is not None:
+                self.lease.renew([r.number for r in self.running.values()])
+                self._requeue_orphans()
+            self.progress.tick(len(self.running))
+        if too_many_failures:
+            return SweepOutcome("FAILED", f"stopped: {self.failed} trials failed, more than max_failures={self.spec.max_failures}")
+        if self.complete == 0:
+            return SweepOutcome("FAILED", "no trial completed")
+        return SweepOutcome("FINISHED")
+
+    def _launch(self, slot: int) -> bool:
+        retry = self.retries.pop()
+        if retry is not None:
+            self.study.enqueue_trial({k: v for k, v in retry.params.items() if k in self.dists},
+                                     user_attrs=RetryQueue.user_attrs(retry))
+        trial = self.study.ask(self.dists)
+        root, attempt = (retry.root, retry.attempt) if retry else (trial.number, 0)
+        number = trial.number
+        if self.shared and coordination.surplus(self.study, self.storage, number, self.spec.n_trials or 0):
+            from optuna.trial import TrialState
+
+            trial.set_user_attr(attrs.INTERRUPTED, True)
+            trial.set_user_attr(attrs.NO_RETRY, True)
+            trial.set_user_attr(attrs.ERROR, "not run: another agent took the last trial of the budget")
+            self.study.tell(trial, state=TrialState.FAIL)
+            return False
+        params = {**{k: trial.params[k] for k in self.dists}, **self.fixed}
+        ordered = {k: params[k] for k in self.spec.params}
+        task = self.tasks.build(number, ordered, root)
+        now = self.clock()
+        timeout = self.spec.trial.timeout
+        self.running[slot] = Running(trial, number, ordered, slot, now, now + timeout if timeout else None, root, attempt)
+        info = self.backend.slot_info(slot)
+        tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}
+        if retry is not None:
+            tags["trial.retry_of"] = str(retry.retry_of)
+        self.tracker.trial_started(number, ordered, tags)
+        self.backend.submit(slot, task)
+        self.progress.trial_started(number, ordered)
+        return True
+
+    def _handle(self, ev: Reported | Done | Died) -> int | None:
+        r = self.running.get(ev.slot)
+        if r is None or r.number != ev.number:
+            return None
+        if isinstance(ev, Reported):
+            self._on_report(r, ev)
+            return None
+        del self.running[ev.slot]
+        if isinstance(ev, Done):
+            self._on_done(r, ev.outcome)
+        else:
+            self._fail(r, ev.error, interrupted=self.stop_requested)
+        return ev.slot
+
+    def _on_report(self, r: Running, ev: Reported) -> None:
+        if r.pruned:  # a report racing the stop: the trial already ended at its pruning step
+            self.backend.reply(ev.slot, True)
+            return
+        r.last_step, r.last_metrics = ev.step, ev.metrics
+        prune = False
+        value = ev.metrics.get(self.objective.metric)
+        if value is not None and math.isfinite(value):
+            r.reported_objective = True
+            r.trial.report(value, ev.step)
+            if self.pruner is not None:
+                prune = r.pruned = r.trial.should_prune()
+        if self.pruner is not None:
+            self.backend.reply(ev.slot, prune)
+        self.tracker.trial_reported(r.number, ev.step, ev.metrics)
+
+    def _on_done(self, r: Running, outcome: TrialOutcome) -> None:
+        from optuna.trial import TrialState
+
+        if outcome.last_step is not None:
+            r.last_step = outcome.last_step
+        metrics = outcome.metrics or {}
+        if outcome.state == FAIL:
+            self._fail(r, outcome.error or "failed", metrics=metrics)
+            return
+        if outcome.state == PRUNED:
+            self.study.tell(r.trial, state=TrialState.PRUNED)
+            self.finished += 1
+            self.pruned += 1
+            self._finished(r, PRUNED, "FINISHED", metrics)
+            self.progress.trial_finished(r.number, PRUNED, None, self.best_value, self.best_number)
+            return
+        values = []
+        for o in self.spec.objectives:
+            value = metrics.get(o.metric)
+            if value is None:
+                got = ", ".join(sorted(metrics)) or "nothing"
+                self._fail(r, f"the trial returned no value for objective metric {o.metric!r} (got: {got})", metrics=metrics)
+                return
+            if not math.isfinite(value):
+                self._fail(r, f"objective metric {o.metric!r} is {value}", metrics=metrics)
+                return
+            values.append(value)
+        self.study.tell(r.trial, values)
+        self.finished += 1
+        self.complete += 1
+        tags: dict[str, str] = {}
+        if not r.reported_objective and self.pruner is not None:
+            tags["trial.warning"] = "never called sweeper.report: early stopping could not judge this trial"
+        improved = self.best_values is None or self.objective.better(values[0], self.best_values[0])
+        if improved:
+            self.best_values, self.best_number = values, r.number
+        assert self.best_values is not None and self.best_number is not None
+        best = Best(number=self.best_number, values=list(self.best_values), params=dict(r.params) if improved else {},
+                    config_yaml=outcome.config_yaml if improved else None, improved=improved, n_finished=self.finished)
+        self._finished(r, COMPLETE, "FINISHED", metrics, tags, best)
+        self.progress.trial_finished(r.number, COMPLETE, values[0], self.best_value, self.best_number)
+
+    def _fail(self, r: Running, error: str, interrupted: bool = False, metrics: dict[str, float] | None = None) -> None:
+        from optuna.trial import TrialState
+
+        retry = not interrupted and r.attempt < self.spec.trial.retries
+        r.trial.set_user_attr(attrs.ERROR, error[:2000])
+        if interrupted:
+            r.trial.set_user_attr(attrs.INTERRUPTED, True)
+        if retry:
+            r.trial.set_user_attr(attrs.RETRIED, True)
+        self.study.tell(r.trial, state=TrialState.FAIL)
+        if interrupted:
+            status = "KILLED"
+        else:
+            status = "FAILED"
+            if retry:
+                self.retries.add(r.params, r.number, r.root, r.attempt + 1)
+            else:
+                self.finished += 1
+                self.failed += 1
+        self._finished(r, FAIL, status, metrics or {}, {"trial.error": error,
+                       **({"trial.interrupted": "true"} if interrupted else {})})
+        self.progress.trial_finished(r.number, FAIL, None, self.best_value, self.best_number, error=error)
+
+    def _finished(self, r: Running, state: str, status: str, metrics: dict[str, float],
+                  extra: dict[str, str] | None = None, best: Best | None = None) -> None:
+        tags = {"trial.state": state, "trial.last_step": "" if r.last_step is None else str(r.last_step), **(extra or {})}
+        # the returned metrics land at the last reported step; values already logged there are not repeated
+        metrics = {k: v for k, v in metrics.items() if r.last_metrics.get(k) != v}
+        self.tracker.trial_finished(TrialFinished(
+            number=r.number, state=state, status=status, params=r.params, metrics=metrics,
+            step=r.last_step if r.last_step is not None else 0, tags=tags, out_dir=self.tasks.out_dir(r.number),
+            end_ms=int(time.time() * 1000), best=best))
+
+    def _check_deadlines(self) -> None:
+        now = self.clock()
+        for slot, r in list(self.running.items()):
+            if r.deadline is not None and now > r.deadline:
+                r.deadline = None
+                self.backend.kill(slot, f"timed out after {self.spec.trial.timeout:g} s (trial.timeout)")
+
+    def _interrupt(self) -> SweepOutcome:
+        for slot in list(self.running):
+            self.backend.kill(slot, "interrupted")
+        deadline = self.clock() + INTERRUPT_GRACE_S
+        while self.running and self.clock() < deadline:
+            for ev in self.backend.wait(timeout=WAIT_S):
+                r = self.running.get(ev.slot)
+                if r is None or r.number != ev.number or isinstance(ev, Reported):
+                    continue
+                del self.running[ev.slot]
+                if isinstance(ev, Done) and ev.outcome.state in (COMPLETE, PRUNED):
+                    self._on_done(r, ev.outcome)  # it made it: keep the result
+                else:
+                    self._fail(r, "interrupted", interrupted=True)
+        for r in list(self.running.values()):
+            self._fail(r, "interrupted", interrupted=True)
+        self.running.clear()
+        return SweepOutcome("KILLED", "interrupted")

@@ -1,0 +1,186 @@
+"""The records that travel between the driver, a backend, a worker and the trackers.
+
+Plain dataclasses that pickle (they cross process and Ray boundaries) and import nothing: every
+layer may use them, none depends on another layer to read them. Three families:
+- the work: `Task` (driver → backend → worker) and `TrialOutcome` (worker → backend → driver);
+- the **trial channel**, the one name for the trial↔driver link: a worker sends `Ready`,
+  `Report`, `ChildStarted`, `Checked` and `Finished`, and gets `RunTask`, `CheckTarget`,
+  `Decision` and `Stop`;
+- what a backend tells the driver (`BackendEvent`: `Reported`, `Done`, `Died`) and where a
+  slot runs (`SlotInfo`), and what a tracker is told when a trial ends (`TrialFinished`,
+  `TrialRecord`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: how a trial ended, in the study's words
+COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
+
+
+@dataclass
+class Task:
+    """One trial to run: everything a worker needs, nothing it must look up."""
+
+    number: int
+    params: dict[str, Any]  # every param, fixed ones included, in the sweep file's order
+    env: dict[str, str]  # SWEEPER_* variables the trial sees
+    metrics: tuple[str, ...]  # the objectives' metric names: a bare number returned means the first
+    out_dir: str  # the trial's stdout.txt / stderr.txt
+    workdir: str  # where trial code imports from and runs
+    wait_decision: bool  # a pruner answers each report: the trial waits for it
+    config_path: str | None = None  # the base training config composed with the params
+    function: str | None = None  # module:callable, or
+    argv: list[str] | None = None  # a command line
+    origin_node: str | None = None  # Ray: the driver's node (a trial elsewhere ships its logs home)
+
+
+@dataclass
+class TrialOutcome:
+    """How a trial ended, as its worker saw it."""
+
+    state: str  # COMPLETE | PRUNED | FAIL
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    last_step: int | None = None
+    config_yaml: str | None = None  # the composed training config (function trials)
+    files: dict[str, bytes] | None = None  # a remote trial's stdout/stderr, shipped home
+
+
+# --- the trial channel: worker → driver ---------------------------------------------------------
+@dataclass
+class Ready:
+    pid: int
+    host: str
+
+
+@dataclass
+class Report:
+    number: int
+    step: int
+    metrics: dict[str, float]
+
+
+@dataclass
+class ChildStarted:
+    """A command trial's process group: the backend kills it together with the worker."""
+
+    number: int
+    pid: int
+
+
+@dataclass
+class Checked:
+    problem: str | None  # None: the trial function imports
+
+
+@dataclass
+class Finished:
+    number: int
+    outcome: TrialOutcome
+
+
+# --- the trial channel: driver → worker ---------------------------------------------------------
+@dataclass
+class RunTask:
+    task: Task
+
+
+@dataclass
+class CheckTarget:
+    target: str
+
+
+@dataclass
+class Decision:
+    prune: bool
+
+
+@dataclass
+class Stop:
+    pass
+
+
+# --- backend → driver ---------------------------------------------------------------------------
+@dataclass
+class Reported:
+    slot: int
+    number: int
+    step: int
+    metrics: dict[str, float]
+
+
+@dataclass
+class Done:
+    slot: int
+    number: int
+    outcome: TrialOutcome
+
+
+@dataclass
+class Died:
+    """The trial's process ended without a result (crash, signal, OOM kill, timeout)."""
+
+    slot: int
+    number: int
+    error: str  # why, with the tail of the trial's stderr
+
+
+BackendEvent = Reported | Done | Died
+
+
+@dataclass
+class SlotInfo:
+    """Where a trial runs: recorded on its tracked run."""
+
+    host: str = ""
+    pid: int = 0
+    gpus: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# --- driver → trackers --------------------------------------------------------------------------
+@dataclass
+class Best:
+    """The best trial so far (single objective), after a trial finished."""
+
+    number: int
+    values: list[float]
+    params: dict[str, Any]
+    config_yaml: str | None  # set when this trial is the new best
+    improved: bool
+    n_finished: int  # trials finished so far: the step of the best-value history
+
+
+@dataclass
+class TrialFinished:
+    """A trial's end, as trackers hear it (live, from the driver)."""
+
+    number: int
+    state: str  # COMPLETE | PRUNED | FAIL
+    status: str  # FINISHED | FAILED | KILLED: the run's end as a tracker shows it
+    params: dict[str, Any]
+    metrics: dict[str, float]  # returned at the end, not already reported at that step
+    step: int  # where the final metrics land
+    tags: dict[str, str]
+    out_dir: str | None
+    end_ms: int
+    best: Best | None = None
+
+
+@dataclass
+class TrialRecord:
+    """A finished trial as the study holds it: what `sync` rebuilds a tracked run from."""
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    values: list[float] | None
+    intermediate: dict[int, float]
+    interrupted: bool
+    error: str | None
+    retry_of: int | None
+    start_ms: int | None
+    end_ms: int | None

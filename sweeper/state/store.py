@@ -1,0 +1,214 @@
+"""The Optuna study: the single source of truth for a sweep.
+
+Everything a resume needs lives here: the resolved sweep definition (study user attrs), each
+trial's params, state, intermediate values and, for failures, why (names in `attrs.py`). This
+module opens storages and studies and reads them back as counts, summaries and `TrialRecord`s;
+SQLite gets WAL journaling so `sweep status` can read while a sweep writes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SweepError
+from ..messages import TrialRecord
+from ..redact import mask
+from . import attrs
+
+
+class StorageError(SweepError):
+    pass
+
+
+def _quiet() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_storage(url: str, create_dirs: bool = False) -> Any:
+    """An RDBStorage for `url`, or a one-line StorageError; creates nothing when it fails."""
+    import sqlalchemy
+
+    _quiet()
+    from optuna.storages import RDBStorage
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:
+        raise StorageError(f"storage: {mask(url)!r} is not an SQLAlchemy URL (e.g. sqlite:///sweeps.db)") from None
+    engine_kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path and path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                if not create_dirs:
+                    raise StorageError(f"storage: folder {folder} of {mask(url)} does not exist")
+                os.makedirs(folder, exist_ok=True)
+            fresh = not os.path.exists(path)
+            if fresh and not create_dirs:
+                raise StorageError(f"storage: no sweep storage at {mask(url)} (nothing has been launched there)")
+            if fresh:
+                _create_sqlite_atomically(path)
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    try:
+        from .optuna_private import cached
+
+        return cached(RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=False))
+    except Exception as e:
+        msg = " ".join(str(e).split("\n")[0].split())
+        raise StorageError(f"storage: cannot open {mask(url)}: {mask(msg)[:300]}") from None
+
+
+def _create_sqlite_atomically(path: str) -> None:
+    """Build the schema in a side file and rename it into place: a kill during creation leaves
+    no half-made database behind (the next run would fail on it)."""
+    import sqlite3
+
+    from optuna.storages import RDBStorage
+
+    tmp = f"{path}.init-{os.getpid()}"
+    with sqlite3.connect(tmp) as db:  # WAL: readers never block the one writer
+        db.execute("PRAGMA journal_mode=WAL")
+    RDBStorage(f"sqlite:///{tmp}").engine.dispose()
+    os.replace(tmp, path)
+
+
+def study_names(storage: Any) -> list[str]:
+    return [s.study_name for s in storage.get_all_studies()]
+
+
+def exists(storage: Any, name: str) -> bool:
+    import optuna
+
+    try:
+        storage.get_study_id_from_name(name)
+        return True
+    except KeyError:
+        return False
+    except optuna.exceptions.OptunaError:
+        return False
+
+
+def create(storage: Any, name: str, directions: list[str], sampler: Any, pruner: Any,
+           user_attrs: dict[str, Any]) -> Any:
+    """A new study holding the sweep's definition and bookkeeping (`user_attrs`)."""
+    import optuna
+
+    study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
+                                pruner=pruner or optuna.pruners.NopPruner())
+    for k, v in user_attrs.items():
+        study.set_user_attr(k, v)
+    return study
+
+
+def load(storage: Any, name: str, sampler: Any = None, pruner: Any = None) -> Any:
+    import optuna
+
+    if not exists(storage, name):
+        known = ", ".join(study_names(storage)) or "none"
+        raise SweepError(f"no sweep named {name!r} in this storage (known: {known})")
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler,
+                             pruner=pruner or optuna.pruners.NopPruner())
+
+
+@dataclass
+class Counts:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0  # failed by their own error: counted in n_trials
+    interrupted: int = 0  # cut off by an interruption: not counted, re-run
+    running: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Trials that count towards n_trials."""
+        return self.complete + self.pruned + self.failed
+
+
+def is_interrupted(trial: Any) -> bool:
+    return bool(trial.user_attrs.get(attrs.INTERRUPTED))
+
+
+def counts(trials: list[Any]) -> Counts:
+    from optuna.trial import TrialState
+
+    c = Counts()
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            c.complete += 1
+        elif t.state == TrialState.PRUNED:
+            c.pruned += 1
+        elif t.state == TrialState.FAIL:
+            if is_interrupted(t):
+                c.interrupted += 1
+            else:
+                c.failed += 1
+        elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+            c.running += 1
+    return c
+
+
+def best_trial(study: Any) -> Any | None:
+    """The best complete trial (single objective); None before the first one."""
+    if len(study.directions) > 1:
+        return None
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def spec_yaml(study: Any) -> str:
+    return str(study.user_attrs.get(attrs.SPEC, ""))
+
+
+def summary(study: Any) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    c = counts(trials)
+    best = best_trial(study)
+    import yaml
+
+    spec = yaml.safe_load(spec_yaml(study) or "{}") or {}
+    state = str(study.user_attrs.get(attrs.STATE, "RUNNING" if c.running else "UNKNOWN"))
+    return {"name": study.study_name, "state": state, "n_trials": spec.get("n_trials"), "complete": c.complete,
+            "pruned": c.pruned, "failed": c.failed, "interrupted": c.interrupted, "running": c.running,
+            "best_value": best.value if best else None, "best_trial": best.number if best else None,
+            "directions": [d.name.lower() for d in study.directions]}
+
+
+def records(study: Any, numbers: list[int] | None = None) -> list[TrialRecord]:
+    """The finished trials (all, or `numbers`) as a tracker needs them to rebuild their runs."""
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state.name in ("RUNNING", "WAITING") or (numbers is not None and t.number not in numbers):
+            continue
+        out.append(TrialRecord(
+            number=t.number, state=t.state.name, params=dict(t.params),
+            values=list(t.values) if t.values is not None else None,
+            intermediate=dict(t.intermediate_values), interrupted=bool(t.user_attrs.get(attrs.INTERRUPTED)),
+            error=t.user_attrs.get(attrs.ERROR), retry_of=t.user_attrs.get(attrs.RETRY_OF),
+            start_ms=int(t.datetime_start.timestamp() * 1000) if t.datetime_start else None,
+            end_ms=int(t.datetime_complete.timestamp() * 1000) if t.datetime_complete else None))
+    return out
+
+
+class StudyMemo:
+    """A tracker's own key-value state, kept in the study so a resume finds it (its run ids)."""
+
+    def __init__(self, study: Any, tracker: str) -> None:
+        self.study = study
+        # MLflow's parent run id keeps the name studies have always used
+        self.prefix = "sweeper." if tracker == "mlflow" else f"{attrs.TRACKER_PREFIX}{tracker}."
+
+    def get(self, key: str) -> Any:
+        return self.study.user_attrs.get(self.prefix + key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.study.set_user_attr(self.prefix + key, value)
+

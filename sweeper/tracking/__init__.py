@@ -1,0 +1,23 @@
+"""Trackers: the views of a sweep (MLflow today). `Tracker` (base.py) is the contract.
+
+`TRACKERS` maps a name to a tracker class; adding one is a module plus one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .base import Memo, Tracker, Trackers
+
+
+def _mlflow(*args: Any, **kwargs: Any) -> Tracker:
+    from .mlflow.tracker import MlflowTracker
+
+    return MlflowTracker(*args, **kwargs)
+
+
+#: the trackers every sweep gets; each is called as factory(spec, memo, uid)
+TRACKERS: dict[str, Callable[..., Tracker]] = {"mlflow": _mlflow}
+
+__all__ = ["TRACKERS", "Memo", "Tracker", "Trackers"]

@@ -1,0 +1,156 @@
+"""The MLflow run layout: one experiment per sweep, a parent run, a nested child run per trial.
+
+The parent carries the sweep's settings as params, versions and git as tags, `sweep.yaml`, the
+`best_<metric>` history (step: trials finished), `best.*` tags and `best_config.yaml`. A child run
+`trial-N` carries the trial's params, its reported metrics at their steps, `trial.*` tags, its
+stdout/stderr, and ends FINISHED, FAILED or KILLED. Only the writer process calls this.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...config.spec import SweepSpec
+from ...redact import mask
+from .lookup import quiet_mlflow
+from .meta import git, versions
+
+PARAM_MAX = 6000
+TAG_MAX = 5000
+
+
+def metric(key: str, value: float, ts: int, step: int) -> Any:
+    from mlflow.entities import Metric
+
+    return Metric(key, float(value), ts, int(step))
+
+
+def param_list(params: dict[str, Any]) -> list[Any]:
+    from mlflow.entities import Param
+
+    return [Param(k, mask(str(v))[:PARAM_MAX]) for k, v in params.items()]
+
+
+def tag_list(tags: dict[str, Any]) -> list[Any]:
+    from mlflow.entities import RunTag
+
+    return [RunTag(k, mask(str(v))[:TAG_MAX]) for k, v in tags.items()]
+
+
+def params_yaml(params: dict[str, Any]) -> str:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({})
+    for k, v in params.items():
+        OmegaConf.update(cfg, k, v, force_add=True)
+    return OmegaConf.to_yaml(cfg)
+
+
+def _create_sqlite_store(uri: str) -> None:
+    """MLflow migrates a new SQLite store in many steps: do it in a side file and rename it into
+    place, so a kill meanwhile leaves no half-migrated store behind."""
+    from mlflow.tracking import MlflowClient
+
+    path = uri[len("sqlite:///"):]
+    if not path or os.path.exists(path):
+        return
+    tmp = f"{path}.init-{os.getpid()}"
+    MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)
+    if not os.path.exists(path):
+        os.replace(tmp, path)
+    else:
+        os.remove(tmp)
+
+
+class RunLayout:
+    """The sweep's experiment and parent run, opened (or created) on construction."""
+
+    def __init__(self, spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str,
+                 reopen: bool = True) -> None:
+        quiet_mlflow()
+        from mlflow.tracking import MlflowClient
+
+        self.spec = spec
+        if uri.startswith("sqlite:///"):
+            _create_sqlite_store(uri)
+        self.client = MlflowClient(tracking_uri=uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None:
+            artifact_location = None
+            if uri.startswith("sqlite:///"):
+                db = uri[len("sqlite:///"):]
+                artifact_location = "file://" + os.path.join(os.path.dirname(os.path.abspath(db)), "mlruns")
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_location)
+        else:
+            self.experiment_id = exp.experiment_id
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(self.experiment_id)
+        if not parent_run_id and uid:
+            # a sweep killed before it saved its parent run id finds that run by its uid
+            found = self.client.search_runs([self.experiment_id], filter_string=f"tags.`sweep.uid` = '{uid}'",
+                                            max_results=1)
+            if found:
+                parent_run_id = found[0].info.run_id
+        self.resumed = bool(parent_run_id)
+        if parent_run_id:
+            self.parent_id = parent_run_id
+            if reopen:
+                self.client.update_run(self.parent_id, status="RUNNING")
+                self.client.set_tag(self.parent_id, "sweep.state", "RUNNING")
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=spec.name,
+                                         tags={"sweep.name": spec.name, "sweep.state": "RUNNING", "sweep.uid": uid})
+            self.parent_id = run.info.run_id
+        self.runs: dict[int, str] = {}  # trial number -> its child run
+
+    def ping(self) -> None:
+        self.client.get_experiment(self.experiment_id)
+
+    # --- the parent run ------------------------------------------------------------------------
+    def sweep_started(self, settings: dict[str, Any]) -> None:
+        if not self.resumed:
+            tags = {**versions(), **git(self.spec.workdir), "sweep.file": self.spec.source}
+            self.client.log_batch(self.parent_id, params=param_list(settings), tags=tag_list(tags))
+        self.client.log_text(self.parent_id, self.spec.resolved_yaml, "sweep.yaml")
+
+    def sweep_tags(self, tags: dict[str, str]) -> None:
+        self.client.log_batch(self.parent_id, tags=tag_list(tags))
+
+    def parent_update(self, metrics: list[Any], tags: dict[str, str]) -> None:
+        if metrics or tags:
+            self.client.log_batch(self.parent_id, metrics=metrics, tags=tag_list(tags))
+
+    def upload_best(self, config_yaml: str) -> None:
+        self.client.log_text(self.parent_id, config_yaml, "best_config.yaml")
+
+    def sweep_finished(self, state: str | None) -> None:
+        if state is None:
+            return
+        self.client.set_tag(self.parent_id, "sweep.state", state)
+        status = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"}.get(state, "FINISHED")
+        self.client.set_terminated(self.parent_id, status=status)
+
+    # --- child runs ----------------------------------------------------------------------------
+    def trial_started(self, number: int, tags: dict[str, str]) -> str:
+        all_tags = {"mlflow.parentRunId": self.parent_id, "trial.number": str(number), "trial.state": "RUNNING",
+                    "sweep.name": self.spec.name, **tags}
+        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=all_tags)
+        self.runs[number] = run.info.run_id
+        return run.info.run_id
+
+    def log(self, number: int, metrics: list[Any] | None = None, params: list[Any] | None = None,
+            tags: dict[str, str] | None = None) -> None:
+        self.client.log_batch(self.runs[number], metrics=metrics or [], params=params or [],
+                              tags=tag_list(tags or {}))
+
+    def trial_finished(self, number: int, status: str, metrics: list[Any], params: list[Any],
+                       tags: dict[str, str], out_dir: str | None, end_ms: int) -> None:
+        run_id = self.runs[number]
+        self.client.log_batch(run_id, metrics=metrics, params=params, tags=tag_list(tags))
+        if out_dir:
+            for name in ("stdout.txt", "stderr.txt"):
+                path = os.path.join(out_dir, name)
+                if os.path.exists(path) and os.path.getsize(path) > 0:
+                    self.client.log_artifact(run_id, path)
+        self.client.set_terminated(run_id, status=status, end_time=end_ms)

@@ -1,0 +1,148 @@
+"""`MlflowTracker`: the driver's side of MLflow tracking. Every call enqueues and returns at once.
+
+It starts the writer process (writer.py), hands it operations, and keeps what a resume needs (the
+parent run id) in its memo, that is in the study. The writer answers on a second queue: the parent
+run id once it has one, an error if MLflow could not be reached, and how many writes failed.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from typing import Any
+
+from ...config.spec import SweepSpec
+from ...messages import COMPLETE, TrialFinished, TrialRecord
+from ..base import Memo, Tracker
+from .lookup import tracking_uri, ui_hint
+
+PARENT_KEY = "parent_run_id"
+
+
+class MlflowTracker(Tracker):
+    name = "mlflow"
+
+    def __init__(self, spec: SweepSpec, memo: Memo, uid: str, reopen: bool = True,
+                 parent_wait_s: float = 30.0) -> None:
+        """`reopen`: mark the parent run RUNNING again (a resume does; `sweep sync` does not)."""
+        import multiprocessing as mp
+
+        super().__init__(spec, memo, uid)
+        self.uri = tracking_uri(spec.tracking.uri, spec.workdir)
+        self.experiment = spec.tracking.experiment or spec.name
+        self.parent_wait_s = parent_wait_s
+        self._saved_parent: str | None = memo.get(PARENT_KEY)
+        ctx = mp.get_context("spawn")
+        self._q: Any = ctx.Queue()
+        self._results: Any = ctx.Queue()
+        self._parent: str | None = None
+        self._parent_error: str | None = None
+        self._errors = 0
+        from .writer import serve
+
+        self._proc = ctx.Process(target=serve, args=(spec, self.uri, self.experiment, self._saved_parent, uid,
+                                                     self._q, self._results, reopen), name="sweeper-mlflow", daemon=True)
+        self._proc.start()
+
+    # --- Tracker -------------------------------------------------------------------------------
+    def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
+        self._q.put(("sweep_started", settings))
+
+    def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self._q.put(("trial_started", number, params, tags))
+
+    def trial_reported(self, number: int, step: int, metrics: dict[str, float]) -> None:
+        self._q.put(("trial_metrics", number, step, metrics, int(time.time() * 1000)))
+
+    def trial_finished(self, trial: TrialFinished) -> None:
+        self._q.put(("trial_finished", trial.number, trial.status, trial.metrics, trial.step, trial.tags,
+                     trial.out_dir, trial.end_ms))
+        b = trial.best
+        if trial.state != COMPLETE or b is None:
+            return
+        tags = None
+        if b.improved:
+            tags = {f"best.{k}": str(v) for k, v in b.params.items()}
+            tags["best.trial"] = str(b.number)
+            tags[f"best.{self.spec.metrics[0]}"] = repr(b.values[0])
+        self._q.put(("best", b.n_finished, b.values[0], tags, b.config_yaml, b.params if b.improved else None,
+                     trial.end_ms))
+
+    def sync(self, records: list[TrialRecord]) -> None:
+        self._q.put(("sync", records))
+
+    def poll(self) -> None:
+        if self._saved_parent is None:
+            self._drain_results()
+            self._save_parent()
+
+    def sweep_finished(self, state: str | None, tags: dict[str, str]) -> None:
+        self.wait_parent(self.parent_wait_s)
+        self._save_parent()
+        if tags:
+            self._q.put(("sweep_tags", tags))
+        self._close(state)
+
+    @property
+    def problems(self) -> list[str]:
+        if self._parent_error:
+            return [f"MLflow tracking unavailable ({self._parent_error[:200]}); results stay in the study"]
+        return []
+
+    @property
+    def failed_writes(self) -> int:
+        return self._errors
+
+    def where(self) -> str:
+        return f"runs: {ui_hint(self.uri)}  (experiment {self.experiment!r})"
+
+    # --- the writer's answers ------------------------------------------------------------------
+    @property
+    def parent_run_id(self) -> str | None:
+        return self._parent or self._saved_parent
+
+    @property
+    def parent_error(self) -> str | None:
+        return self._parent_error
+
+    def _save_parent(self) -> None:
+        if self._parent is not None and self._parent != self._saved_parent:
+            self.memo.set(PARENT_KEY, self._parent)
+            self._saved_parent = self._parent
+
+    def _drain_results(self, block: bool = False, timeout: float | None = None) -> None:
+        while True:
+            try:
+                kind, value = self._results.get(block, timeout) if block else self._results.get_nowait()
+            except (queue.Empty, EOFError, OSError):
+                return
+            block = False
+            if kind == "parent":
+                self._parent = value
+            elif kind == "parent_error":
+                self._parent_error = value
+            elif kind == "errors":
+                self._errors = value
+
+    def wait_parent(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while self._parent is None and self._parent_error is None and time.monotonic() < deadline:
+            if not self._proc.is_alive():
+                self._drain_results()
+                break
+            self._drain_results(block=True, timeout=0.2)
+        return self._parent
+
+    def _close(self, state: str | None, timeout: float = 300.0) -> None:
+        """Set the parent's final state (None: leave it) and wait for every queued write."""
+        self._q.put(("sweep_finished", state))
+        self._q.put(None)
+        deadline = time.monotonic() + timeout
+        while self._proc.is_alive() and time.monotonic() < deadline:
+            self._drain_results(block=True, timeout=0.2)
+        self._drain_results()
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc.join(5)
+        self._q.close()
+        self._q.join_thread()

@@ -1,0 +1,162 @@
+"""The MLflow writer: a process of its own that owns the MlflowClient, fed by a queue.
+
+MLflow's client is heavy Python, and on the driver's GIL it would slow every ask/tell; here the
+driver only enqueues. The writer drains what is queued and batches it (a trial's params go with
+its first metrics, parent updates coalesce into one call per drain, `best_config.yaml` is
+uploaded at most every 2 s). If MLflow fails, writes are dropped and counted while the writer
+probes it every 10 s; once it answers again, the writer goes on and `sweep sync` (run
+automatically at the end of a sweep that had failures) rebuilds what was dropped from the study.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from typing import Any
+
+from ...config.spec import SweepSpec
+from ...redact import mask
+from ...runtime.process import die_with_parent
+from .layout import RunLayout, metric, param_list, params_yaml
+from .sync import sync
+
+log = logging.getLogger("sweeper.tracking")
+PROBE_S = 10.0
+BEST_CONFIG_EVERY_S = 2.0
+
+
+def serve(spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str, q: Any, results: Any,
+          reopen: bool = True) -> None:
+    """The writer process's entry point."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it closes us in order
+    die_with_parent()
+    Writer(spec, uri, experiment, parent_run_id, uid, q, results, reopen).loop()
+
+
+class Writer:
+    def __init__(self, spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str,
+                 q: Any, results: Any, reopen: bool = True) -> None:
+        self.spec, self.uri, self.experiment = spec, uri, experiment
+        self.parent_run_id, self.uid, self.reopen = parent_run_id, uid, reopen
+        self._q, self._results = q, results
+        self._pending_params: dict[int, list[Any]] = {}  # sent with the trial's first metrics
+        self._errors = 0
+        self._down_since: float | None = None
+        self._last_probe = 0.0
+        self.best_metric = f"best_{spec.metrics[0]}"
+
+    def loop(self) -> None:
+        try:
+            self.layout = RunLayout(self.spec, self.uri, self.experiment, self.parent_run_id, self.uid, self.reopen)
+        except Exception as e:  # the sweep goes on without tracking; the study keeps everything
+            self._errors += 1
+            self._results.put(("parent_error", mask(" ".join(str(e).split()))[:300]))
+            while self._q.get() is not None:
+                pass
+            self._results.put(("errors", self._errors))
+            return
+        self._results.put(("parent", self.layout.parent_id))
+        best_cfg: str | None = None
+        last_cfg_upload = 0.0
+        while True:
+            batch = [self._q.get()]
+            while True:  # drain what is queued so parent updates go in one call
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            parent_metrics: list[Any] = []
+            parent_tags: dict[str, str] = {}
+            stop = False
+            for op in batch:
+                if op is None:
+                    stop = True
+                    continue
+                if self._down_since is not None and not self._probe():
+                    self._errors += 1  # dropped while MLflow is down: `sweep sync` rebuilds it from the study
+                    continue
+                try:
+                    if op[0] == "best":
+                        _, step, value, tags, cfg, params, ts = op
+                        parent_metrics.append(metric(self.best_metric, value, ts, step))
+                        parent_tags.update(tags or {})
+                        if tags is not None:
+                            best_cfg = cfg or params_yaml(params)
+                    elif op[0] == "sweep_finished":
+                        self.layout.parent_update(parent_metrics, parent_tags)
+                        parent_metrics, parent_tags = [], {}
+                        if best_cfg is not None:
+                            self.layout.upload_best(best_cfg)
+                            best_cfg = None
+                        self.layout.sweep_finished(op[1])
+                    else:
+                        getattr(self, "_" + op[0])(*op[1:])
+                except Exception as e:
+                    self._errors += 1
+                    if self._down_since is None:
+                        log.warning("MLflow write failed (%s): %s; trials go on, the study keeps every result",
+                                    op[0], mask(" ".join(str(e).split()))[:300])
+                    self._down_since = self._last_probe = time.monotonic()
+            try:
+                if self._down_since is not None:
+                    parent_metrics, parent_tags = [], {}
+                    self._pending_params.clear()
+                self.layout.parent_update(parent_metrics, parent_tags)
+                self._flush_params()
+                if best_cfg is not None and (stop or time.monotonic() - last_cfg_upload > BEST_CONFIG_EVERY_S):
+                    self.layout.upload_best(best_cfg)
+                    best_cfg, last_cfg_upload = None, time.monotonic()
+            except Exception as e:
+                self._errors += 1
+                log.warning("MLflow write failed: %s", mask(" ".join(str(e).split()))[:300])
+            if self._errors:
+                self._results.put(("errors", self._errors))
+            if stop:
+                return
+
+    def _probe(self) -> bool:
+        """While MLflow is down, try it again every PROBE_S rather than on every queued write."""
+        if time.monotonic() - self._last_probe < PROBE_S:
+            return False
+        self._last_probe = time.monotonic()
+        try:
+            self.layout.ping()
+        except Exception:
+            return False
+        log.warning("MLflow is back after %.0f s; `sweep sync %s` fills in what it missed",
+                    time.monotonic() - (self._down_since or 0), self.spec.name)
+        self._down_since = None
+        return True
+
+    # --- operations, as queued by MlflowTracker ------------------------------------------------
+    def _sweep_started(self, settings: dict[str, Any]) -> None:
+        self.layout.sweep_started(settings)
+
+    def _sweep_tags(self, tags: dict[str, str]) -> None:
+        self.layout.sweep_tags(tags)
+
+    def _trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
+        self.layout.trial_started(number, tags)
+        self._pending_params[number] = param_list(params)
+
+    def _flush_params(self) -> None:
+        for number in list(self._pending_params):
+            self.layout.log(number, params=self._pending_params.pop(number))
+
+    def _trial_metrics(self, number: int, step: int, metrics: dict[str, float], ts: int) -> None:
+        params = self._pending_params.pop(number, [])
+        self.layout.log(number, metrics=[metric(k, v, ts, step) for k, v in metrics.items()], params=params)
+
+    def _trial_finished(self, number: int, status: str, metrics: dict[str, float], step: int,
+                        tags: dict[str, str], out_dir: str | None, ts: int) -> None:
+        if number not in self.layout.runs:
+            return
+        params = self._pending_params.pop(number, [])
+        self.layout.trial_finished(number, status, [metric(k, v, ts, step) for k, v in metrics.items()], params,
+                                   tags, out_dir, ts)
+
+    def _sync(self, records: list[Any]) -> None:
+        sync(self.layout, records)

@@ -1,0 +1,1 @@
+"""What a person sees: the live panel (progress.py) and the CLI's tables (tables.py)."""
