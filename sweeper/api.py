@@ -111,8 +111,9 @@ def launch(path: str | os.PathLike[str] | Mapping[str, Any], overrides: list[str
     return run(spec, resume=resume, progress=progress, echo=echo)
 
 
-def _stored(name: str, storage_url: str, overrides: list[str]) -> tuple[SweepSpec, Any, Any]:
-    """The sweep `name` as stored in its study, with the budget overrides a resume may give."""
+def stored(name: str, storage_url: str, overrides: list[str] | None = None) -> tuple[SweepSpec, Any, Any]:
+    """The sweep `name` as stored in its study, with the budget overrides a resume may give:
+    (its SweepSpec, the storage, the optuna.Study)."""
     import yaml
 
     storage = studies.open_storage(storage_url)
@@ -124,7 +125,7 @@ def _stored(name: str, storage_url: str, overrides: list[str]) -> tuple[SweepSpe
     if not os.path.isdir(workdir):
         workdir = os.getcwd()
     base_dir = str(st.user_attrs.get(attrs.BASE_DIR) or workdir)
-    cfg = resume_config(yaml.safe_load(text), overrides, f"sweep {name!r}")
+    cfg = resume_config(yaml.safe_load(text), list(overrides or []))
     spec = from_config(cfg, f"sweep {name!r}", base_dir, workdir)
     return dataclasses.replace(spec, storage=storage_url), storage, st
 
@@ -138,7 +139,7 @@ def _storage_url(storage: str | None) -> str:
 def resume(name: str, storage: str | None = None, overrides: list[str] | None = None, progress: Any = None,
            echo: Echo | None = None) -> Result:
     """Continue sweep `name` from its storage; budget overrides (n_trials=...) extend it."""
-    spec, _, _ = _stored(name, _storage_url(storage), list(overrides or []))
+    spec, _, _ = stored(name, _storage_url(storage), list(overrides or []))
     return run(spec, resume=True, progress=progress, echo=echo)
 
 
@@ -158,7 +159,7 @@ def _trackers(spec: SweepSpec, study: Any, factories: list[Any] | None, **kwargs
 
 def sync(name: str, storage: str | None = None) -> str:
     """Make the trackers' view match the study: create missing runs, close stale ones."""
-    spec, _, st = _stored(name, _storage_url(storage), [])
+    spec, _, st = stored(name, _storage_url(storage), [])
     state = str(st.user_attrs.get(attrs.STATE, "RUNNING"))
     from .tracking.mlflow import MlflowTracker
 
@@ -322,4 +323,4 @@ def _restore_signals(previous: dict[int, Any]) -> None:
         signal.signal(sig, h)
 
 
-__all__ = ["CLI", "Result", "best", "describe", "launch", "load", "open_study", "resume", "run", "sync"]
+__all__ = ["CLI", "Result", "best", "describe", "launch", "load", "open_study", "resume", "run", "stored", "sync"]

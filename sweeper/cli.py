@@ -80,7 +80,7 @@ def resume(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
 def _resume(name: str, storage: str | None, overrides: tuple[str, ...]) -> None:
     from . import api
 
-    spec, _, _ = api._stored(name, _storage(storage), list(overrides))
+    spec, _, _ = api.stored(name, _storage(storage), list(overrides))
     api.run(spec, resume=True, progress=_progress(spec.name, spec.metrics[0]), echo=click.echo)
 
 

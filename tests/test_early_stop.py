@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mlflow
 import optuna
-from conftest import run_cli, write
+from helpers import run_cli, write
 
 # Optuna's successive halving and hyperband (min_iter 1, eta 3) only judge at these steps
 RUNGS = {1, 3, 9}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from sweeper.errors import SpecError
 from sweeper.config.space import parse_param, parse_params
+from sweeper.errors import SpecError
 from sweeper.search.grid import grid_size, grid_space
 
 

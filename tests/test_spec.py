@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write
+from helpers import write
 
 from sweeper.config import load as _load
 from sweeper.errors import SpecError
@@ -78,7 +78,8 @@ def test_args_is_not_an_interpolation_and_env_secrets_stay_unresolved(tmp_path, 
     (BASE, ["search=grid"], "params.x: grid search cannot enumerate"),
     (BASE, ["early_stop=hyperband", "early_stop.eta=1"], "early_stop.eta: must be a number > 1"),
     (BASE, ["early_stop=hyperband", "early_stop.min_iter=9", "early_stop.max_iter=3"], "min_iter 9 must not exceed max_iter 3"),
-    (BASE.replace("choice", "choice") + "trial: {function: nocolon}\n", [], "not of the form package.module:callable"),
+    (BASE.replace("{function: objectives:trivial}", "{function: nocolon}"), [],
+     "trial.function: 'nocolon' is not of the form package.module:callable"),
     (BASE.replace("trial: {function: objectives:trivial}", "trial: {}"), [], "give exactly one of trial.function"),
     (BASE, ["workers=0"], "workers: must be an integer >= 1"),
     (BASE, ["search.nonsense=1"], "search.nonsense: unknown option for method 'tpe'"),
@@ -98,12 +99,46 @@ def test_bad_input_is_one_line_naming_file_and_key(tmp_path, text, overrides, me
     assert not (tmp_path / ".sweeps").exists()
 
 
-def test_gp_without_torch_fails_at_load(tmp_path):
+def _torch_installed(monkeypatch: pytest.MonkeyPatch, installed: bool) -> list[str]:
+    """Make sweeper.search see torch as installed or not, whatever this venv holds; returns the
+    names it was asked about, so a test can tell that the check was made."""
+    import importlib.machinery
     import importlib.util
 
-    if importlib.util.find_spec("torch") is not None:
-        s = load(tmp_path, BASE, ["search=gp"])
-        assert s.search.method == "gp"
-    else:
-        with pytest.raises(SpecError, match="method 'gp' needs PyTorch"):
-            load(tmp_path, BASE, ["search=gp"])
+    import sweeper.search
+
+    real = importlib.util.find_spec
+    asked: list[str] = []
+
+    def find_spec(name: str, package: str | None = None):
+        if name == "torch":
+            asked.append(name)
+            return importlib.machinery.ModuleSpec("torch", None) if installed else None
+        return real(name, package)
+
+    monkeypatch.setattr(sweeper.search.importlib.util, "find_spec", find_spec)
+    return asked
+
+
+def test_gp_without_torch_fails_at_load(tmp_path, monkeypatch):
+    asked = _torch_installed(monkeypatch, False)
+    with pytest.raises(SpecError) as e:
+        load(tmp_path, BASE, ["search=gp"])
+    assert "s.yaml: search: method 'gp' needs PyTorch: pip install torch (or use search=tpe)" in str(e.value)
+    assert asked == ["torch"] and not (tmp_path / ".sweeps").exists()
+
+
+def test_gp_with_torch_loads_and_makes_its_sampler_without_importing_torch(tmp_path, monkeypatch):
+    """GPSampler imports torch only when it samples, so a sweep with gp loads (and its sampler is
+    made) on torch's mere presence; here torch is "present" whether or not it is installed."""
+    import sys
+
+    from sweeper import search
+
+    asked = _torch_installed(monkeypatch, True)
+    s = load(tmp_path, BASE, ["search=gp", "search.n_startup_trials=4"])
+    assert s.search.method == "gp" and s.search.options["n_startup_trials"] == 4 and asked
+    imported_before = "torch" in sys.modules  # an installed torch that an earlier test imported
+    sampler = search.make_sampler(s)
+    assert type(sampler).__name__ == "GPSampler"
+    assert imported_before or "torch" not in sys.modules

@@ -3,6 +3,8 @@
 `schema.py` declares every key once; `dialects.py` recognises how a sweep is written;
 `load.py` composes and validates it (from a file or from memory); `space.py` parses the search
 space; `spec.py` holds the result, plain data that everything after the loader reads.
+The loader is imported here too (it imports no Hydra until called), so `sweeper.config.load` is
+the function; its module is `sweeper.config.load` only as a submodule path.
 """
 
 from .load import default_storage, load
@@ -21,3 +23,4 @@ from .spec import (
 
 __all__ = ["BUDGET_KEYS", "KEYS", "BackendSpec", "EarlyStopSpec", "Objective", "Param", "Resources", "SearchSpec",
            "SweepSpec", "TrackingSpec", "TrialSpec", "default_storage", "load"]
+

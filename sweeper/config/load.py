@@ -223,7 +223,7 @@ def load(source: str | os.PathLike[str] | Mapping[str, Any], overrides: list[str
     return from_config(cfg, src, base, workdir, param_overrides)
 
 
-def resume_config(stored: dict[str, Any], overrides: list[str], src: str) -> Any:
+def resume_config(stored: dict[str, Any], overrides: list[str]) -> Any:
     """A stored sweep definition with the budget overrides a resume may give; others are refused."""
     import yaml
     from omegaconf import OmegaConf
@@ -254,7 +254,7 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
     command_raw = None
     trial_node = cfg.get("trial") if "trial" in cfg else None
     if isinstance(trial_node, DictConfig) and "command" in trial_node:
-        command_raw = trial_node._get_node("command")._value()
+        command_raw = OmegaConf.to_container(trial_node, resolve=False)["command"]  # type: ignore[index]
         if isinstance(command_raw, str):
             trial_node.command = command_raw.replace(_ARGS, "\\" + _ARGS)
     stored = OmegaConf.to_container(cfg, resolve=False)

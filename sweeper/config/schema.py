@@ -2,8 +2,8 @@
 
 Defaults, validation, the config-group options Hydra composes (`early_stop=hyperband`,
 `backend=ray`) and the README's key table all follow from `KEYS` and `GROUP_OPTIONS`; nothing
-else lists keys. `python -m sweeper.config.schema` prints the table the README carries (a test
-keeps the two equal). Search methods' own options are Optuna's sampler arguments: their presets
+else lists keys. `markdown_table()` writes the table the README carries (a test keeps the two
+equal). Search methods' own options are Optuna's sampler arguments: their presets
 live in `conf/search/`, and a sampler's signature is what validates them (see `search`).
 """
 
@@ -213,7 +213,9 @@ def register_groups() -> None:
 def markdown_table() -> str:
     """The README's key table."""
     def default(k: Key) -> str:
-        return "required" if not k.nullable and k.default is None else f"`{k.default!r}`".replace("None", "null")
+        if not k.nullable and k.default is None:
+            return "required"
+        return "`null`" if k.default is None else f"`{k.default}`"
 
     lines = ["| key | allowed | default | meaning |", "|---|---|---|---|"]
     for k in KEYS:
@@ -224,7 +226,3 @@ def markdown_table() -> str:
             for k in keys:
                 lines.append(f"| `{k.path}` ({SELECTOR[group]} {option}) | {k.allowed()} | {default(k)} | {k.doc} |")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(markdown_table())

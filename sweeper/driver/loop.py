@@ -223,8 +223,12 @@ class Driver:
             self.study.enqueue_trial({k: v for k, v in retry.params.items() if k in self.dists},
                                      user_attrs=RetryQueue.user_attrs(retry))
         trial = self.study.ask(self.dists)
-        root, attempt = (retry.root, retry.attempt) if retry else (trial.number, 0)
         number = trial.number
+        # `ask` may hand out another waiting retry than the one just enqueued (one a dead driver or
+        # another agent left): the trial's own attrs say which attempt it is
+        ua = trial.user_attrs
+        retry_of = ua.get(attrs.RETRY_OF)
+        root, attempt = int(ua.get(attrs.ATTEMPT_ROOT, number)), int(ua.get(attrs.ATTEMPT, 0))
         if self.shared and coordination.surplus(self.study, self.storage, number, self.spec.n_trials or 0):
             from optuna.trial import TrialState
 
@@ -241,8 +245,8 @@ class Driver:
         self.running[slot] = Running(trial, number, ordered, slot, now, now + timeout if timeout else None, root, attempt)
         info = self.backend.slot_info(slot)
         tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}
-        if retry is not None:
-            tags["trial.retry_of"] = str(retry.retry_of)
+        if retry_of is not None:
+            tags["trial.retry_of"] = str(retry_of)
         self.tracker.trial_started(number, ordered, tags)
         self.backend.submit(slot, task)
         self.progress.trial_started(number, ordered)

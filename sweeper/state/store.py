@@ -123,6 +123,7 @@ class Counts:
     pruned: int = 0
     failed: int = 0  # failed by their own error: counted in n_trials
     interrupted: int = 0  # cut off by an interruption: not counted, re-run
+    retried: int = 0  # crashed by itself and retried: not counted, its retry counts instead
     running: int = 0
 
     @property
@@ -147,6 +148,8 @@ def counts(trials: list[Any]) -> Counts:
         elif t.state == TrialState.FAIL:
             if is_interrupted(t):
                 c.interrupted += 1
+            elif t.user_attrs.get(attrs.RETRIED):
+                c.retried += 1
             else:
                 c.failed += 1
         elif t.state in (TrialState.RUNNING, TrialState.WAITING):

@@ -100,18 +100,22 @@ class Writer:
                         log.warning("MLflow write failed (%s): %s; trials go on, the study keeps every result",
                                     op[0], mask(" ".join(str(e).split()))[:300])
                     self._down_since = self._last_probe = time.monotonic()
-            try:
-                if self._down_since is not None:
-                    parent_metrics, parent_tags = [], {}
-                    self._pending_params.clear()
-                self.layout.parent_update(parent_metrics, parent_tags)
-                self._flush_params()
-                if best_cfg is not None and (stop or time.monotonic() - last_cfg_upload > BEST_CONFIG_EVERY_S):
-                    self.layout.upload_best(best_cfg)
-                    best_cfg, last_cfg_upload = None, time.monotonic()
-            except Exception as e:
-                self._errors += 1
-                log.warning("MLflow write failed: %s", mask(" ".join(str(e).split()))[:300])
+            if self._down_since is not None:
+                # nothing more until a probe finds MLflow back; the best config waits for it, the
+                # rest `sweep sync` rebuilds from the study
+                self._pending_params.clear()
+            else:
+                try:
+                    self.layout.parent_update(parent_metrics, parent_tags)
+                    self._flush_params()
+                    if best_cfg is not None and (stop or time.monotonic() - last_cfg_upload > BEST_CONFIG_EVERY_S):
+                        self.layout.upload_best(best_cfg)
+                        best_cfg, last_cfg_upload = None, time.monotonic()
+                except Exception as e:
+                    self._errors += 1
+                    log.warning("MLflow write failed: %s; trials go on, the study keeps every result",
+                                mask(" ".join(str(e).split()))[:300])
+                    self._down_since = self._last_probe = time.monotonic()
             if self._errors:
                 self._results.put(("errors", self._errors))
             if stop:

@@ -1,0 +1,286 @@
+"""The MLflow writer's loop, in-process: batching, coalescing, the outage loop, the stop.
+
+The writer normally runs in a process of its own; here its `loop()` runs in the test's thread on
+plain `queue.Queue`s, against a fake RunLayout (no MLflow). Everything it is fed is queued before
+`loop()` runs, so one drain of the queue sees it all, as when the driver is faster than MLflow.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, NamedTuple
+
+import pytest
+from fakes import FakeClock, make_spec
+
+from sweeper.tracking.mlflow import writer as writer_mod
+from sweeper.tracking.mlflow.writer import Writer
+
+
+class M(NamedTuple):  # what writer.metric builds (mlflow.entities.Metric, without importing MLflow)
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+class P(NamedTuple):  # what writer.param_list builds (mlflow.entities.Param)
+    key: str
+    value: str
+
+
+class Down(ConnectionError):
+    pass
+
+
+class FakeLayout:
+    """RunLayout's methods, recorded. `outage_on`: the first call of that method fails, and every
+    call fails from then on until a `ping` succeeds (after `failed_pings` failed ones)."""
+
+    def __init__(self, outage_on: str | None = None, failed_pings: int = 0) -> None:
+        self.parent_id = "parent-1"
+        self.runs: dict[int, str] = {}
+        self.calls: list[tuple[Any, ...]] = []  # the calls that succeeded
+        self.attempts: list[str] = []  # every call's name, failed ones too
+        self.outage_on, self.failed_pings = outage_on, failed_pings
+        self.down = False
+        self.pings = 0
+
+    def _call(self, name: str, *args: Any) -> None:
+        if name == self.outage_on:
+            self.outage_on, self.down = None, True
+        self.attempts.append(name)
+        if self.down:
+            raise Down(f"{name}: MLflow at http://user:secret@mlflow:5000 is unreachable")
+        self.calls.append((name, *args))
+
+    def named(self, name: str) -> list[tuple[Any, ...]]:
+        return [c[1:] for c in self.calls if c[0] == name]
+
+    def ping(self) -> None:
+        self.pings += 1
+        if self.failed_pings:
+            self.failed_pings -= 1
+            raise Down("still down")
+        self.down = False
+
+    def sweep_started(self, settings: dict[str, Any]) -> None:
+        self._call("sweep_started", settings)
+
+    def sweep_tags(self, tags: dict[str, str]) -> None:
+        self._call("sweep_tags", tags)
+
+    def parent_update(self, metrics: list[Any], tags: dict[str, str]) -> None:
+        if metrics or tags:  # as RunLayout: nothing to send, no call
+            self._call("parent_update", list(metrics), dict(tags))
+
+    def upload_best(self, config_yaml: str) -> None:
+        self._call("upload_best", config_yaml)
+
+    def sweep_finished(self, state: str | None) -> None:
+        self._call("sweep_finished", state)
+
+    def trial_started(self, number: int, tags: dict[str, str]) -> str:
+        self._call("trial_started", number, tags)
+        self.runs[number] = f"run-{number}"
+        return self.runs[number]
+
+    def log(self, number: int, metrics: list[Any] | None = None, params: list[Any] | None = None,
+            tags: dict[str, str] | None = None) -> None:
+        self._call("log", self.runs[number], list(metrics or []), list(params or []))
+
+    def trial_finished(self, number: int, status: str, metrics: list[Any], params: list[Any],
+                       tags: dict[str, str], out_dir: str | None, end_ms: int) -> None:
+        self._call("trial_finished", self.runs[number], status, list(metrics), list(params), tags, end_ms)
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: FakeLayout) -> None:
+        self.layout = layout
+        self.opened: list[tuple[Any, ...]] = []
+
+        def open_layout(*args: Any) -> FakeLayout:
+            self.opened.append(args)
+            return layout
+
+        monkeypatch.setattr(writer_mod, "RunLayout", open_layout)
+        monkeypatch.setattr(writer_mod, "metric", lambda k, v, ts, step: M(k, float(v), ts, int(step)))
+        monkeypatch.setattr(writer_mod, "param_list", lambda ps: [P(k, str(v)) for k, v in ps.items()])
+        self.spec = make_spec(tmp_path)
+        self.q: queue.Queue[Any] = queue.Queue()
+        self.results: queue.Queue[Any] = queue.Queue()
+        self.writer = Writer(self.spec, "http://mlflow:5000", "exp", None, "uid-1", self.q, self.results)
+
+    def run(self, *ops: Any) -> list[tuple[str, Any]]:
+        """Queue `ops` and a final None, run the loop to its end; what it answered."""
+        for op in (*ops, None):
+            self.q.put(op)
+        self.writer.loop()
+        out = []
+        while not self.results.empty():
+            out.append(self.results.get_nowait())
+        return out
+
+
+def started(number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> tuple[Any, ...]:
+    return ("trial_started", number, params, tags or {})
+
+
+def metrics(number: int, step: int, values: dict[str, float], ts: int = 1) -> tuple[Any, ...]:
+    return ("trial_metrics", number, step, values, ts)
+
+
+def best(step: int, value: float, improved_params: dict[str, Any] | None, ts: int = 1,
+         cfg: str | None = None) -> tuple[Any, ...]:
+    tags = None if improved_params is None else {**{f"best.{k}": str(v) for k, v in improved_params.items()},
+                                                 "best.loss": repr(value)}
+    return ("best", step, value, tags, cfg, improved_params, ts)
+
+
+# --- batching -----------------------------------------------------------------------------------
+def test_a_trials_params_go_out_with_its_first_metrics(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    answers = r.run(started(0, {"x": 0.5, "opt": "adam"}, {"worker.host": "h"}),
+                    metrics(0, 1, {"loss": 0.3}, ts=111), metrics(0, 2, {"loss": 0.2, "acc": 0.9}, ts=222))
+    assert answers == [("parent", "parent-1")]  # no errors: none reported
+    assert r.opened == [(r.spec, "http://mlflow:5000", "exp", None, "uid-1", True)]
+    assert r.layout.calls == [
+        ("trial_started", 0, {"worker.host": "h"}),
+        ("log", "run-0", [M("loss", 0.3, 111, 1)], [P("x", "0.5"), P("opt", "adam")]),
+        ("log", "run-0", [M("loss", 0.2, 222, 2), M("acc", 0.9, 222, 2)], []),
+    ]
+
+
+def test_params_of_a_trial_with_no_metrics_yet_go_out_at_the_end_of_the_drain(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.run(started(0, {"x": 0.1}), started(1, {"x": 0.2}),
+          ("trial_finished", 1, "FAILED", {"loss": 9.0}, 4, {"trial.error": "E"}, None, 999))
+    # trial 1 ended in the same drain: its params ride on its end; trial 0's are flushed after the drain
+    assert r.layout.named("trial_finished") == [
+        ("run-1", "FAILED", [M("loss", 9.0, 999, 4)], [P("x", "0.2")], {"trial.error": "E"}, 999)]
+    assert r.layout.named("log") == [("run-0", [], [P("x", "0.1")])]
+
+
+def test_the_end_of_a_trial_that_never_started_is_ignored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    answers = r.run(("trial_finished", 7, "FINISHED", {}, 0, {}, None, 1))
+    assert r.layout.calls == [] and answers == [("parent", "parent-1")]
+
+
+def test_best_updates_of_one_drain_coalesce_into_one_parent_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.run(best(1, 0.5, {"x": 0.5}, ts=10, cfg="x: 0.5\n"), best(2, 0.5, None, ts=20),
+          best(3, 0.2, {"x": 0.2}, ts=30))
+    (update,) = r.layout.named("parent_update")
+    assert update == ([M("best_loss", 0.5, 10, 1), M("best_loss", 0.5, 20, 2), M("best_loss", 0.2, 30, 3)],
+                      {"best.x": "0.2", "best.loss": "0.2"})
+    # the latest best's config, once (built from its params when the trial composed none)
+    assert r.layout.named("upload_best") == [("x: 0.2\n",)]
+
+
+def test_sweep_finished_flushes_the_parent_before_closing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.run(("sweep_started", {"n_trials": 5}), best(1, 0.5, {"x": 0.5}, cfg="x: 0.5\n"),
+          ("sweep_tags", {"sweep.complete": "1"}), ("sweep_finished", "FINISHED"))
+    assert [c[0] for c in r.layout.calls] == ["sweep_started", "sweep_tags", "parent_update", "upload_best",
+                                              "sweep_finished"]
+    assert r.layout.named("sweep_finished") == [("FINISHED",)]
+
+
+# --- MLflow down --------------------------------------------------------------------------------
+def test_after_a_failed_write_ops_are_dropped_and_counted_until_a_probe_succeeds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_mod, "PROBE_S", 0.0)  # probe on every op
+    r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="log", failed_pings=1))
+    answers = r.run(
+        started(0, {"x": 0.1}),
+        metrics(0, 1, {"loss": 0.3}),  # fails: MLflow is down from here (error 1)
+        metrics(0, 2, {"loss": 0.2}),  # the probe fails: dropped (error 2)
+        started(1, {"x": 0.2}),  # the probe succeeds: written
+        metrics(1, 1, {"loss": 0.4}),
+    )
+    assert r.layout.pings == 2
+    assert r.layout.calls == [("trial_started", 0, {}), ("trial_started", 1, {}),
+                              ("log", "run-1", [M("loss", 0.4, 1, 1)], [P("x", "0.2")])]
+    assert answers == [("parent", "parent-1"), ("errors", 2)]
+
+
+def test_while_down_mlflow_is_probed_every_probe_s_not_on_every_drain(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three drains, each answered before the next is queued: the writer loops in a thread of its own,
+    and the test waits on its answers (a queue), never on time."""
+    clock = FakeClock()
+    monkeypatch.setattr(writer_mod, "time", SimpleNamespace(monotonic=clock.now))
+    r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="trial_started"))
+    loop = threading.Thread(target=r.writer.loop, daemon=True)
+    loop.start()
+
+    def drain(*ops: Any) -> Any:
+        for op in ops:
+            r.q.put(op)
+        return r.results.get(timeout=30)
+
+    try:
+        assert r.results.get(timeout=30) == ("parent", "parent-1")
+        assert drain(started(0, {"x": 0.1})) == ("errors", 1)  # MLflow goes down
+        clock.advance(writer_mod.PROBE_S - 1)
+        assert drain(started(1, {"x": 0.2}), best(1, 0.5, {"x": 0.2})) == ("errors", 3)  # dropped, not probed
+        assert r.layout.pings == 0
+        clock.advance(1)
+        assert drain(started(2, {"x": 0.3})) == ("errors", 3)  # probed: MLflow answers, the op is written
+        assert r.layout.pings == 1
+    finally:
+        r.q.put(None)
+        loop.join(timeout=30)
+    assert not loop.is_alive()
+    assert r.layout.calls == [("trial_started", 2, {}), ("log", "run-2", [], [P("x", "0.3")])]
+
+
+def test_ops_batched_before_a_failure_are_dropped_with_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="log"))
+    answers = r.run(started(0, {"x": 0.1}), best(1, 0.5, None), metrics(0, 1, {"loss": 0.5}),
+                    started(1, {"x": 0.2}))
+    # the parent update batched before the failure, and trial 1 queued after it, never reach the layout
+    assert r.layout.calls == [("trial_started", 0, {})]
+    assert r.layout.attempts == ["trial_started", "log"]
+    assert answers == [("parent", "parent-1"), ("errors", 2)]
+
+
+def test_while_down_no_write_is_attempted_before_a_probe(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="log"))
+    answers = r.run(started(0, {"x": 0.1}), best(1, 0.5, {"x": 0.1}), metrics(0, 1, {"loss": 0.5}))
+    assert r.layout.attempts == ["trial_started", "log"]  # nothing after the failure, until a probe
+    assert answers == [("parent", "parent-1"), ("errors", 1)]
+
+
+# --- the stop, and a layout that cannot open ----------------------------------------------------
+def test_the_final_none_stops_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    answers = r.run(started(0, {"x": 0.1}))  # returns: the loop ended on None
+    assert r.q.empty()
+    assert answers == [("parent", "parent-1")]
+    assert r.layout.named("trial_started") == [(0, {})]
+
+
+def test_a_layout_that_cannot_open_drains_the_queue_and_reports_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+
+    def refuse(*args: Any) -> FakeLayout:
+        raise ConnectionError("cannot reach postgresql://sweeper:hunter2@db/mlflow\n  (timeout)")
+
+    monkeypatch.setattr(writer_mod, "RunLayout", refuse)
+    answers = r.run(started(0, {"x": 0.1}), metrics(0, 1, {"loss": 0.2}))
+    assert r.q.empty()
+    assert answers == [("parent_error", "cannot reach postgresql://sweeper:***@db/mlflow (timeout)"),
+                       ("errors", 1)]
