@@ -26,6 +26,7 @@ from .config import load as _load_spec
 from .config.load import CLI, from_config, resume_config
 from .config.schema import BUDGET_KEYS
 from .config.spec import SweepSpec
+from .driver.loop import ProgressView
 from .errors import Interrupted, SpecError, SweepError, SweepFailed
 from .redact import mask
 from .state import attrs
@@ -198,7 +199,7 @@ def best(name: str, storage: str | None = None) -> dict[str, Any]:
             "problem": problem}
 
 
-def run(spec: SweepSpec, resume: bool = False, progress: Any = None, echo: Echo | None = None,
+def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = None, echo: Echo | None = None,
         trackers: list[Any] | None = None) -> Result:
     """Run `spec` to the end, or continue it (`resume`, when its study exists).
 
@@ -269,14 +270,14 @@ def run(spec: SweepSpec, resume: bool = False, progress: Any = None, echo: Echo 
                       "sweep.complete": str(driver.complete)}
     finally:
         backend.shutdown()
-        if progress is not None and hasattr(progress, "stop"):
+        if progress is not None:
             progress.stop()
         if tracker is not None:
             tracker.sweep_finished(outcome_state, final_tags)
     for problem in tracker.problems:
         say(f"warning: {problem}")
     b = studies.best_trial(st)
-    where = {t.name: t.parent_run_id for t in tracker.trackers if getattr(t, "parent_run_id", None)}
+    where = tracker.references()
     result = Result(spec.name, outcome.state, b.number if b else None, list(b.values) if b else None,
                     dict(b.params) if b else {}, time.monotonic() - t0, where)
     if b is not None:

@@ -118,3 +118,17 @@ def node_log(cfg):
         f.write(os.environ.get("RAY_NODE_ID", "") or str(os.getpid()))
     time.sleep(0.3)
     return {"loss": float(cfg.x) ** 2}
+
+
+def prunes(cfg):
+    """Reports steps 0 and 1, then ends as `how` says: Optuna's TrialPruned, sweeper's, or a result."""
+    x = float(cfg.x)
+    for step in range(2):
+        sweeper.report(step=step, loss=x + step)
+    if cfg.how == "optuna":
+        import optuna
+
+        raise optuna.TrialPruned("the trial stops itself, the Optuna way")
+    if cfg.how == "sweeper":
+        raise sweeper.TrialPruned("the trial stops itself, the sweeper way")
+    return {"loss": x}

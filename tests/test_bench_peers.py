@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import import_benchmark
+import pytest
+from helpers import import_benchmark
 
 overhead = import_benchmark("overhead")
 hydra_venv = import_benchmark("peers.hydra_venv")
@@ -28,6 +29,8 @@ def _runs(db: Path) -> tuple[Any, list[Any]]:
     return parents[0], children
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_ray_tune_peer_runs_and_tracks_each_trial(tmp_path: Path):
     token = Path.home() / ".ray" / "auth_token"
     had_token = token.exists()
@@ -47,6 +50,7 @@ def test_ray_tune_peer_runs_and_tracks_each_trial(tmp_path: Path):
     assert "| ray tune workers=2 |" in overhead.report(times, 3)
 
 
+@pytest.mark.slow
 def test_hydra_peer_runs_from_its_own_venv_and_tracks_each_trial(tmp_path: Path):
     python, _ = hydra_venv.ensure_venv()
     assert hydra_venv.is_ready() and python.exists()

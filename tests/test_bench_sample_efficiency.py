@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from conftest import import_benchmark
+import pytest
+from helpers import import_benchmark
 
 problems = import_benchmark("problems")
 se = import_benchmark("sample_efficiency")
@@ -21,6 +22,7 @@ def test_known_optima_are_reached_at_their_argmin():
     assert se.problem("nb201:cifar10").params["Op0"].startswith("choice(none, skip_connect")
 
 
+@pytest.mark.slow
 def test_tiny_run_through_sweep_launch():
     rows = se.run(["random", "tpe"], ["branin", "nb201:cifar10"], seeds=[0], trials=5, checkpoints=(2, 5), jobs=2)
     assert len(rows) == 4 and {(r["method"], r["problem"]) for r in rows} == {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import import_benchmark as _bench
+import pytest
+from helpers import import_benchmark as _bench
 
 
+@pytest.mark.slow
 def test_overhead_benchmark_runs_and_reports_ratios():
     overhead = _bench("overhead")
     times = overhead.measure(trials=3, repeats=1)
@@ -14,6 +16,7 @@ def test_overhead_benchmark_runs_and_reports_ratios():
     assert "| textbook loop |" in table and "1.00x" in table and table.count("\n") == 4
 
 
+@pytest.mark.slow
 def test_early_stop_benchmark_runs_at_a_tiny_size():
     early_stop = _bench("early_stop")
     rows = [early_stop.run_policy(p, trials=3, epochs=3) for p in ("none", "asha")]
@@ -23,6 +26,7 @@ def test_early_stop_benchmark_runs_at_a_tiny_size():
     assert "| none | 0 | 9 | 100% |" in table
 
 
+@pytest.mark.slow
 def test_learning_curve_benchmark_scores_regret_against_its_known_optimum():
     curves = _bench("curves")
     early_stop = _bench("early_stop")
@@ -41,6 +45,7 @@ def test_learning_curve_benchmark_scores_regret_against_its_known_optimum():
     assert f"| {early_stop.SAME_EPOCHS} | 0 |" in table and f"| {early_stop.REPLAY} |" in table
 
 
+@pytest.mark.slow
 def test_replayed_hyperband_trains_the_unpruned_sweeps_configurations():
     early_stop = _bench("early_stop")
     none = early_stop.run_policy("none", trials=4, epochs=2, seed=1)
@@ -52,6 +57,7 @@ def test_replayed_hyperband_trains_the_unpruned_sweeps_configurations():
         assert got["values"][n] == none["values"][n]
 
 
+@pytest.mark.slow
 def test_parallel_and_startup_benchmarks_run_at_a_tiny_size():
     parallel = _bench("parallel")
     times = parallel.measure(trials=2, workers=(1, 2), seconds=0.2)

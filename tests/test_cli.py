@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import run_cli, write
+from helpers import run_cli, write
 
 
 def test_help_imports_neither_mlflow_nor_ray_nor_torch():

@@ -7,7 +7,7 @@ import shutil
 
 import mlflow
 import optuna
-from conftest import ROOT, run_cli, write
+from helpers import ROOT, run_cli, write
 
 
 def test_hydra_app_example_runs_unchanged(workdir):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mlflow
 import optuna
+import pytest
 from helpers import run_cli, write
 
 # Optuna's successive halving and hyperband (min_iter 1, eta 3) only judge at these steps
@@ -79,12 +80,14 @@ def check(workdir, policy: str, rungs: set[int]) -> list[optuna.trial.FrozenTria
     return pruned
 
 
+@pytest.mark.slow
 def test_asha_function_trials(workdir):
     write(workdir / "sweep.yaml", SWEEP.replace("POLICY", "asha").replace("TRIAL", "{function: objectives:curves}"))
     run_cli(["launch", "sweep.yaml"], workdir, check=True)
     check(workdir, "asha", RUNGS)
 
 
+@pytest.mark.slow
 def test_hyperband_command_trials_that_report(workdir):
     write(workdir / "train.py", REPORTING)
     text = SWEEP.replace("POLICY", "hyperband").replace("TRIAL", '{command: "python train.py ${args}"}')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mlflow
 import optuna
-from conftest import run_cli, write
+from helpers import run_cli, write
 
 FAULTS = """
 name: faults

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import mlflow
 import optuna
-from conftest import write
+from helpers import alive, count, mid_trial, process_tree, wait_for, write
 
 
-def complete(db: str) -> int:
+def cmdline(pid: int) -> str:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-            return c.execute("select count(*) from trials where state='COMPLETE'").fetchone()[0]
-    except sqlite3.Error:
-        return 0
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read().replace("\0", " ")
+    except OSError:
+        return ""
 
 
 def test_ctrl_c_kills_running_trials_and_exits_130(workdir):
@@ -36,10 +35,11 @@ search: {method: random}
     proc = subprocess.Popen([sys.executable, "-m", "sweeper.cli", "launch", "sweep.yaml"], cwd=workdir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     db = str(workdir / ".sweeps" / "sweeps.db")
-    deadline = time.monotonic() + 120
-    while complete(db) < 2 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    time.sleep(0.5)  # both workers are mid-trial now
+    wait_for(lambda: count(db, "COMPLETE") >= 2, "2 COMPLETE trials before Ctrl-C", proc=proc)
+    wait_for(lambda: mid_trial(db) == 2, "2 trials mid-run (RUNNING, a step reported) before Ctrl-C", proc=proc)
+    started = {p: cmdline(p) for p in process_tree(proc.pid) if p != proc.pid}  # what the driver started
+    workers = [p for p, cmd in started.items() if "sweeper.runtime.worker" in cmd]
+    assert len(workers) == 2, started
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     t0 = time.monotonic()
     out, err = proc.communicate(timeout=60)
@@ -61,8 +61,7 @@ search: {method: random}
     for t in interrupted:
         assert kids[t.number].info.status == "KILLED"
     assert not [r for r in kids.values() if r.info.status == "RUNNING"]
-    # no worker survives its driver
-    time.sleep(0.5)
-    ps = subprocess.run(["pgrep", "-f", "sweeper.worker.*"], capture_output=True, text=True).stdout.split()
-    alive = [p for p in ps if os.path.exists(f"/proc/{p}/cwd") and os.readlink(f"/proc/{p}/cwd") == str(workdir)]
-    assert not alive
+    # no worker survives its driver, which reaps them before it exits; its other helpers (MLflow's
+    # writer, multiprocessing's resource tracker) see its pipes close and end by themselves
+    assert not [p for p in workers if alive(p)], started
+    wait_for(lambda: not [p for p in started if alive(p)], "end of every process the driver started", timeout=10)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import mlflow
 import optuna
+import pytest
 import yaml
-from conftest import run_cli, write
+from helpers import run_cli, write
 
 SWEEP = """
 defaults:
@@ -40,6 +42,7 @@ def runs_of(client, name):
     return parents, kids
 
 
+@pytest.mark.slow
 def test_layout_on_a_real_tracking_server(workdir, mlflow_server):
     write(workdir / "sweep.yaml", SWEEP.replace("URI", mlflow_server))
     p = run_cli(["launch", "sweep.yaml"], workdir, check=True)
@@ -130,9 +133,29 @@ search: {method: grid}
     assert values == [0.5, 1.0, 1.5, 3.0]  # every grid point once, config keys overridden
 
 
-def test_plain_lines_without_a_terminal_and_dry_run(workdir):
+def test_dry_run_describes_the_space_and_creates_nothing(workdir):
     write(workdir / "sweep.yaml", SWEEP.replace("storage: sqlite:///study.db\n", "").replace("tracking: {uri: URI}\n", ""))
     dry = run_cli(["launch", "sweep.yaml", "--dry-run", "search=grid", "params.x=choice(1,2)", "params.lr=choice(0.1,0.01)"],
                   workdir, check=True).stdout
     assert "grid size: 12" in dry and "x: categorical [1, 2]" in dry
     assert not (workdir / ".sweeps").exists() and not (workdir / "mlflow.db").exists()
+
+
+def test_plain_lines_without_a_terminal(workdir):
+    """Output to a pipe (a log, CI) gets no live panel: one plain line per finished trial."""
+    write(workdir / "sweep.yaml", SWEEP.replace("storage: sqlite:///study.db\n", "").replace("tracking: {uri: URI}\n", "")
+          .replace("n_trials: 8", "n_trials: 4"))
+    p = run_cli(["launch", "sweep.yaml"], workdir, check=True)
+    assert "\x1b" not in p.stdout + p.stderr, "ANSI escapes in output that is not a terminal"
+    line = re.compile(r"\[layout\] trial (\d+) COMPLETE loss=(\S+) \| done (\d+)/4, running \d+, failed 0, "
+                      r"best loss=\S+ \(trial \d+\)")
+    trial_lines = [ln for ln in p.stdout.splitlines() if "] trial " in ln]
+    assert len(trial_lines) == 4, p.stdout
+    matches = [line.fullmatch(ln) for ln in trial_lines]
+    assert all(matches), p.stdout
+    assert [int(m.group(3)) for m in matches] == [1, 2, 3, 4]  # counted as they finish
+    study = optuna.load_study(study_name="layout", storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
+    values = {t.number: t.value for t in study.trials}
+    assert sorted(int(m.group(1)) for m in matches) == sorted(values) == [0, 1, 2, 3]
+    for m in matches:
+        assert m.group(2) == f"{values[int(m.group(1))]:.6g}"

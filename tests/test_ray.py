@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import mlflow
 import optuna
-from conftest import power_cut, run_cli, start_cli, start_ray_node, stop_process_group, write
-from test_resume import check_exactly_once, count
+import pytest
+from helpers import (
+    check_exactly_once,
+    kill_when,
+    run_cli,
+    start_cli,
+    start_ray_node,
+    stop_process_group,
+    write,
+)
+
+pytestmark = pytest.mark.ray  # every test here joins the module's real Ray cluster
 
 SWEEP = """
 defaults:
@@ -28,6 +36,7 @@ seed: 4
 """
 
 
+@pytest.mark.slow
 def test_sweep_on_a_joined_ray_cluster_with_gpus_and_pruning(workdir, ray_cluster):
     write(workdir / "sweep.yaml", SWEEP.replace("ADDRESS", ray_cluster))
     p = run_cli(["launch", "sweep.yaml"], workdir, timeout=400)
@@ -49,18 +58,13 @@ def test_sweep_on_a_joined_ray_cluster_with_gpus_and_pruning(workdir, ray_cluste
     assert all(k.info.status == "FINISHED" and int(k.data.tags["trial.last_step"]) in (1, 3, 9) for k in pruned)
 
 
+@pytest.mark.slow
 def test_resume_on_ray_after_the_driver_is_killed(workdir, ray_cluster):
     text = SWEEP.replace("ADDRESS", ray_cluster).replace("early_stop: asha", "early_stop: none")
     write(workdir / "sweep.yaml", text.replace("objectives:ray_curves", "objectives:slowish").replace("max_steps: 27", "max_steps: 3"))
     db = workdir / ".sweeps" / "sweeps.db"
-    proc = start_cli(["launch", "sweep.yaml"], workdir)
-    deadline = time.monotonic() + 200
-    while count(db, "COMPLETE") < 3:
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.2)
-    power_cut(proc.pid)  # the driver; its actors live on in the cluster until Ray reaps them
-    proc.wait()
+    # the driver is cut off mid-trial; its actors live on in the cluster until Ray reaps them
+    kill_when(start_cli(["launch", "sweep.yaml"], workdir), db, 3, timeout=200)
     p = run_cli(["resume", "onray"], workdir, timeout=400)
     assert p.returncode == 0, p.stdout + p.stderr
     check_exactly_once(workdir, "onray", 16)
@@ -94,6 +98,7 @@ seed: 1
 """
 
 
+@pytest.mark.slow
 def test_a_second_node_ships_its_logs_home_and_shares_checkpoints(workdir, ray_cluster, tmp_path):
     """A real second Ray node (its own raylet, joined on loopback): what a trial printed there
     reaches MLflow, and with backend.storage its checkpoints land in the shared folder."""

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import mlflow
 import optuna
-from conftest import free_port, run_cli, start_cli, start_mlflow_server, stop_mlflow_server, write
-from test_resume import count
+import pytest
+from helpers import (
+    count,
+    free_port,
+    run_cli,
+    start_cli,
+    start_mlflow_server,
+    stop_mlflow_server,
+    wait_for,
+    write,
+)
 
 
+@pytest.mark.slow
 def test_tracking_server_back_mid_sweep_is_caught_up_without_help(workdir, tmp_path_factory):
-    import time
-
     d = tmp_path_factory.mktemp("flaky-mlflow-2")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -29,12 +37,11 @@ tracking: {{uri: "{url}"}}
     db = workdir / ".sweeps" / "sweeps.db"
     proc = start_cli(["launch", "sweep.yaml"], workdir)
     try:
-        deadline = time.monotonic() + 120
-        while count(db, "COMPLETE") < 3:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: count(db, "COMPLETE") >= 3, "3 COMPLETE trials before MLflow goes down", proc=proc)
         stop_mlflow_server(server)
-        time.sleep(1.0)
+        # down until a trial has ended while it was: that trial's writes failed and must be caught up
+        down_at = count(db, "COMPLETE")
+        wait_for(lambda: count(db, "COMPLETE") > down_at, "trial ending while MLflow is down", proc=proc)
         server = start_mlflow_server(d, port)  # back while trials still run
         assert proc.poll() is None, "the sweep ended before MLflow came back: make it longer"
         assert proc.wait(timeout=300) == 0

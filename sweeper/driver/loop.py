@@ -44,6 +44,8 @@ class ProgressView(Protocol):
 
     def tick(self, running: int) -> None: ...
 
+    def stop(self) -> None: ...
+
 
 class Silent:
     """A ProgressView that shows nothing: the API's default."""
@@ -58,6 +60,9 @@ class Silent:
         pass
 
     def tick(self, running: int) -> None:
+        pass
+
+    def stop(self) -> None:
         pass
 
 

@@ -111,5 +111,7 @@ def make_sampler(spec: SweepSpec, resumed_trials: int = 0, storage: Any = None) 
 
 def attach_storage(sampler: Any, storage: Any) -> None:
     """Give a sampler that writes to the study's storage (grid) the storage it works on."""
-    if hasattr(sampler, "grid"):
+    from .grid import is_grid
+
+    if is_grid(sampler):
         sampler.storage = storage

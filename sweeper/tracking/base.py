@@ -80,6 +80,10 @@ class Tracker(ABC):
         """One line telling the user where to look."""
         return None
 
+    def reference(self) -> str | None:
+        """What identifies this sweep in the view (MLflow: the parent run id), once known."""
+        return None
+
 
 class Trackers(Tracker):
     """Several trackers as one: each hears every call; one's failure does not stop the others."""
@@ -130,3 +134,6 @@ class Trackers(Tracker):
     def where(self) -> str | None:
         lines = [w for t in self.trackers if (w := t.where())]
         return "\n".join(lines) or None
+
+    def references(self) -> dict[str, str]:
+        return {t.name: ref for t in self.trackers if (ref := t.reference())}

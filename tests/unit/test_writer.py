@@ -17,6 +17,15 @@ import pytest
 from fakes import FakeClock, make_spec
 
 from sweeper.tracking.mlflow import writer as writer_mod
+from sweeper.tracking.mlflow.ops import (
+    BestSoFar,
+    SweepEnded,
+    SweepStarted,
+    SweepTags,
+    TrialEnded,
+    TrialMetrics,
+    TrialStarted,
+)
 from sweeper.tracking.mlflow.writer import Writer
 
 
@@ -125,19 +134,19 @@ class Rig:
         return out
 
 
-def started(number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> tuple[Any, ...]:
-    return ("trial_started", number, params, tags or {})
+def started(number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> Any:
+    return TrialStarted(number, params, tags or {})
 
 
-def metrics(number: int, step: int, values: dict[str, float], ts: int = 1) -> tuple[Any, ...]:
-    return ("trial_metrics", number, step, values, ts)
+def metrics(number: int, step: int, values: dict[str, float], ts: int = 1) -> Any:
+    return TrialMetrics(number, step, values, ts)
 
 
 def best(step: int, value: float, improved_params: dict[str, Any] | None, ts: int = 1,
-         cfg: str | None = None) -> tuple[Any, ...]:
+         cfg: str | None = None) -> Any:
     tags = None if improved_params is None else {**{f"best.{k}": str(v) for k, v in improved_params.items()},
                                                  "best.loss": repr(value)}
-    return ("best", step, value, tags, cfg, improved_params, ts)
+    return BestSoFar(step, value, tags, cfg, improved_params, ts)
 
 
 # --- batching -----------------------------------------------------------------------------------
@@ -159,7 +168,7 @@ def test_params_of_a_trial_with_no_metrics_yet_go_out_at_the_end_of_the_drain(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = Rig(tmp_path, monkeypatch, FakeLayout())
     r.run(started(0, {"x": 0.1}), started(1, {"x": 0.2}),
-          ("trial_finished", 1, "FAILED", {"loss": 9.0}, 4, {"trial.error": "E"}, None, 999))
+          TrialEnded(1, "FAILED", {"loss": 9.0}, 4, {"trial.error": "E"}, None, 999))
     # trial 1 ended in the same drain: its params ride on its end; trial 0's are flushed after the drain
     assert r.layout.named("trial_finished") == [
         ("run-1", "FAILED", [M("loss", 9.0, 999, 4)], [P("x", "0.2")], {"trial.error": "E"}, 999)]
@@ -169,7 +178,7 @@ def test_params_of_a_trial_with_no_metrics_yet_go_out_at_the_end_of_the_drain(
 def test_the_end_of_a_trial_that_never_started_is_ignored(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = Rig(tmp_path, monkeypatch, FakeLayout())
-    answers = r.run(("trial_finished", 7, "FINISHED", {}, 0, {}, None, 1))
+    answers = r.run(TrialEnded(7, "FINISHED", {}, 0, {}, None, 1))
     assert r.layout.calls == [] and answers == [("parent", "parent-1")]
 
 
@@ -188,8 +197,8 @@ def test_best_updates_of_one_drain_coalesce_into_one_parent_call(
 def test_sweep_finished_flushes_the_parent_before_closing_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = Rig(tmp_path, monkeypatch, FakeLayout())
-    r.run(("sweep_started", {"n_trials": 5}), best(1, 0.5, {"x": 0.5}, cfg="x: 0.5\n"),
-          ("sweep_tags", {"sweep.complete": "1"}), ("sweep_finished", "FINISHED"))
+    r.run(SweepStarted({"n_trials": 5}), best(1, 0.5, {"x": 0.5}, cfg="x: 0.5\n"),
+          SweepTags({"sweep.complete": "1"}), SweepEnded("FINISHED"))
     assert [c[0] for c in r.layout.calls] == ["sweep_started", "sweep_tags", "parent_update", "upload_best",
                                               "sweep_finished"]
     assert r.layout.named("sweep_finished") == [("FINISHED",)]

@@ -15,6 +15,7 @@ from ...config.spec import SweepSpec
 from ...messages import COMPLETE, TrialFinished, TrialRecord
 from ..base import Memo, Tracker
 from .lookup import tracking_uri, ui_hint
+from .ops import BestSoFar, SweepEnded, SweepStarted, SweepTags, Sync, TrialEnded, TrialMetrics, TrialStarted
 
 PARENT_KEY = "parent_run_id"
 
@@ -46,17 +47,17 @@ class MlflowTracker(Tracker):
 
     # --- Tracker -------------------------------------------------------------------------------
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
-        self._q.put(("sweep_started", settings))
+        self._q.put(SweepStarted(settings))
 
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
-        self._q.put(("trial_started", number, params, tags))
+        self._q.put(TrialStarted(number, params, tags))
 
     def trial_reported(self, number: int, step: int, metrics: dict[str, float]) -> None:
-        self._q.put(("trial_metrics", number, step, metrics, int(time.time() * 1000)))
+        self._q.put(TrialMetrics(number, step, metrics, int(time.time() * 1000)))
 
     def trial_finished(self, trial: TrialFinished) -> None:
-        self._q.put(("trial_finished", trial.number, trial.status, trial.metrics, trial.step, trial.tags,
-                     trial.out_dir, trial.end_ms))
+        self._q.put(TrialEnded(trial.number, trial.status, trial.metrics, trial.step, trial.tags, trial.out_dir,
+                               trial.end_ms))
         b = trial.best
         if trial.state != COMPLETE or b is None:
             return
@@ -65,11 +66,11 @@ class MlflowTracker(Tracker):
             tags = {f"best.{k}": str(v) for k, v in b.params.items()}
             tags["best.trial"] = str(b.number)
             tags[f"best.{self.spec.metrics[0]}"] = repr(b.values[0])
-        self._q.put(("best", b.n_finished, b.values[0], tags, b.config_yaml, b.params if b.improved else None,
-                     trial.end_ms))
+        self._q.put(BestSoFar(b.n_finished, b.values[0], tags, b.config_yaml, b.params if b.improved else None,
+                              trial.end_ms))
 
     def sync(self, records: list[TrialRecord]) -> None:
-        self._q.put(("sync", records))
+        self._q.put(Sync(records))
 
     def poll(self) -> None:
         if self._saved_parent is None:
@@ -80,7 +81,7 @@ class MlflowTracker(Tracker):
         self.wait_parent(self.parent_wait_s)
         self._save_parent()
         if tags:
-            self._q.put(("sweep_tags", tags))
+            self._q.put(SweepTags(tags))
         self._close(state)
 
     @property
@@ -95,6 +96,9 @@ class MlflowTracker(Tracker):
 
     def where(self) -> str:
         return f"runs: {ui_hint(self.uri)}  (experiment {self.experiment!r})"
+
+    def reference(self) -> str | None:
+        return self.parent_run_id
 
     # --- the writer's answers ------------------------------------------------------------------
     @property
@@ -135,7 +139,7 @@ class MlflowTracker(Tracker):
 
     def _close(self, state: str | None, timeout: float = 300.0) -> None:
         """Set the parent's final state (None: leave it) and wait for every queued write."""
-        self._q.put(("sweep_finished", state))
+        self._q.put(SweepEnded(state))
         self._q.put(None)
         deadline = time.monotonic() + timeout
         while self._proc.is_alive() and time.monotonic() < deadline:

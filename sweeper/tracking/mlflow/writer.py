@@ -19,6 +19,17 @@ from ...config.spec import SweepSpec
 from ...redact import mask
 from ...runtime.process import die_with_parent
 from .layout import RunLayout, metric, param_list, params_yaml
+from .ops import (
+    BestSoFar,
+    Op,
+    SweepEnded,
+    SweepStarted,
+    SweepTags,
+    Sync,
+    TrialEnded,
+    TrialMetrics,
+    TrialStarted,
+)
 from .sync import sync
 
 log = logging.getLogger("sweeper.tracking")
@@ -79,26 +90,25 @@ class Writer:
                     self._errors += 1  # dropped while MLflow is down: `sweep sync` rebuilds it from the study
                     continue
                 try:
-                    if op[0] == "best":
-                        _, step, value, tags, cfg, params, ts = op
-                        parent_metrics.append(metric(self.best_metric, value, ts, step))
-                        parent_tags.update(tags or {})
-                        if tags is not None:
-                            best_cfg = cfg or params_yaml(params)
-                    elif op[0] == "sweep_finished":
+                    if isinstance(op, BestSoFar):
+                        parent_metrics.append(metric(self.best_metric, op.value, op.ts, op.step))
+                        parent_tags.update(op.tags or {})
+                        if op.tags is not None:
+                            best_cfg = op.config_yaml or params_yaml(op.params or {})
+                    elif isinstance(op, SweepEnded):
                         self.layout.parent_update(parent_metrics, parent_tags)
                         parent_metrics, parent_tags = [], {}
                         if best_cfg is not None:
                             self.layout.upload_best(best_cfg)
                             best_cfg = None
-                        self.layout.sweep_finished(op[1])
+                        self.layout.sweep_finished(op.state)
                     else:
-                        getattr(self, "_" + op[0])(*op[1:])
+                        self.apply(op)
                 except Exception as e:
                     self._errors += 1
                     if self._down_since is None:
                         log.warning("MLflow write failed (%s): %s; trials go on, the study keeps every result",
-                                    op[0], mask(" ".join(str(e).split()))[:300])
+                                    type(op).__name__, mask(" ".join(str(e).split()))[:300])
                     self._down_since = self._last_probe = time.monotonic()
             if self._down_since is not None:
                 # nothing more until a probe finds MLflow back; the best config waits for it, the
@@ -136,31 +146,29 @@ class Writer:
         return True
 
     # --- operations, as queued by MlflowTracker ------------------------------------------------
-    def _sweep_started(self, settings: dict[str, Any]) -> None:
-        self.layout.sweep_started(settings)
-
-    def _sweep_tags(self, tags: dict[str, str]) -> None:
-        self.layout.sweep_tags(tags)
-
-    def _trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
-        self.layout.trial_started(number, tags)
-        self._pending_params[number] = param_list(params)
+    def apply(self, op: Op) -> None:
+        layout = self.layout
+        if isinstance(op, SweepStarted):
+            layout.sweep_started(op.settings)
+        elif isinstance(op, SweepTags):
+            layout.sweep_tags(op.tags)
+        elif isinstance(op, TrialStarted):
+            layout.trial_started(op.number, op.tags)
+            self._pending_params[op.number] = param_list(op.params)
+        elif isinstance(op, TrialMetrics):
+            params = self._pending_params.pop(op.number, [])
+            layout.log(op.number, metrics=[metric(k, v, op.ts, op.step) for k, v in op.metrics.items()], params=params)
+        elif isinstance(op, TrialEnded):
+            if op.number not in layout.runs:
+                return
+            params = self._pending_params.pop(op.number, [])
+            layout.trial_finished(op.number, op.status, [metric(k, v, op.ts, op.step) for k, v in op.metrics.items()],
+                                  params, op.tags, op.out_dir, op.ts)
+        elif isinstance(op, Sync):
+            sync(layout, op.records)
+        else:
+            raise TypeError(f"unknown MLflow operation {op!r}")
 
     def _flush_params(self) -> None:
         for number in list(self._pending_params):
             self.layout.log(number, params=self._pending_params.pop(number))
-
-    def _trial_metrics(self, number: int, step: int, metrics: dict[str, float], ts: int) -> None:
-        params = self._pending_params.pop(number, [])
-        self.layout.log(number, metrics=[metric(k, v, ts, step) for k, v in metrics.items()], params=params)
-
-    def _trial_finished(self, number: int, status: str, metrics: dict[str, float], step: int,
-                        tags: dict[str, str], out_dir: str | None, ts: int) -> None:
-        if number not in self.layout.runs:
-            return
-        params = self._pending_params.pop(number, [])
-        self.layout.trial_finished(number, status, [metric(k, v, ts, step) for k, v in metrics.items()], params,
-                                   tags, out_dir, ts)
-
-    def _sync(self, records: list[Any]) -> None:
-        sync(self.layout, records)
