@@ -2,7 +2,7 @@
 
 Each call wires one flow together: spec → study → backend + trackers → driver. Pass `echo`
 (e.g. `print`) to hear what the CLI says, and `progress` for a live view; by default both are
-silent. Failures are exceptions (`sweeper.errors`): `SpecError` for bad input, `SweepFailed` and
+silent (warnings of the MLflow writer and of Optuna still go through `logging`). Failures are exceptions (`sweeper.errors`): `SpecError` for bad input, `SweepFailed` and
 `Interrupted` for a sweep that ended badly. The CLI is a thin layer over this module.
 """
 
@@ -19,11 +19,11 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import early_stop, search
 from .config import load as _load_spec
-from .config.load import CLI, from_config, resume_config
+from .config.load import from_config, resume_config
 from .config.schema import BUDGET_KEYS
 from .config.spec import SweepSpec
 from .driver.loop import ProgressView
@@ -31,6 +31,13 @@ from .errors import Interrupted, SpecError, SweepError, SweepFailed
 from .redact import mask
 from .state import attrs
 from .state import store as studies
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import BaseStorage
+
+    from .driver import Driver
+    from .tracking import Tracker, Trackers
 
 Echo = Callable[[str], None]
 
@@ -103,7 +110,8 @@ def _check_command(spec: SweepSpec) -> None:
 
 
 def launch(path: str | os.PathLike[str] | Mapping[str, Any], overrides: list[str] | None = None,
-           storage: str | None = None, dry_run: bool = False, resume: bool = False, progress: Any = None,
+           storage: str | None = None, dry_run: bool = False, resume: bool = False,
+           progress: ProgressView | None = None,
            echo: Echo | None = None) -> Result | str:
     """Load and run a sweep (`resume`: continue it if it exists); `dry_run` returns its description."""
     spec = load(path, overrides or [], storage=storage)
@@ -112,7 +120,8 @@ def launch(path: str | os.PathLike[str] | Mapping[str, Any], overrides: list[str
     return run(spec, resume=resume, progress=progress, echo=echo)
 
 
-def stored(name: str, storage_url: str, overrides: list[str] | None = None) -> tuple[SweepSpec, Any, Any]:
+def stored(name: str, storage_url: str,
+           overrides: list[str] | None = None) -> tuple[SweepSpec, BaseStorage, optuna.Study]:
     """The sweep `name` as stored in its study, with the budget overrides a resume may give:
     (its SweepSpec, the storage, the optuna.Study)."""
     import yaml
@@ -137,23 +146,24 @@ def _storage_url(storage: str | None) -> str:
     return storage or default_storage(os.getcwd())
 
 
-def resume(name: str, storage: str | None = None, overrides: list[str] | None = None, progress: Any = None,
+def resume(name: str, storage: str | None = None, overrides: list[str] | None = None,
+           progress: ProgressView | None = None,
            echo: Echo | None = None) -> Result:
     """Continue sweep `name` from its storage; budget overrides (n_trials=...) extend it."""
     spec, _, _ = stored(name, _storage_url(storage), list(overrides or []))
     return run(spec, resume=True, progress=progress, echo=echo)
 
 
-def open_study(name: str, storage: str | None = None) -> Any:
+def open_study(name: str, storage: str | None = None) -> optuna.Study:
     """The sweep's `optuna.Study`, for analysis with Optuna's own tools (read it; let sweeper write it)."""
     return studies.load(studies.open_storage(_storage_url(storage)), name)
 
 
-def _trackers(spec: SweepSpec, study: Any, factories: list[Any] | None, **kwargs: Any) -> Any:
+def _trackers(spec: SweepSpec, study: optuna.Study, factories: list[type[Tracker]] | None) -> Trackers:
     from .tracking import TRACKERS, Trackers
 
     uid = str(study.user_attrs.get(attrs.UID, ""))
-    made = [make(spec, studies.StudyMemo(study, name), uid, **kwargs) for name, make in TRACKERS.items()]
+    made = [make(spec, studies.StudyMemo(study, name), uid) for name, make in TRACKERS.items()]
     made += [make(spec, studies.StudyMemo(study, make.name), uid) for make in factories or []]
     return Trackers(made)
 
@@ -185,7 +195,9 @@ def best(name: str, storage: str | None = None) -> dict[str, Any]:
     if b is None:
         raise SweepError(f"sweep {name!r} has no complete trial yet")
     run_id, problem = None, None
-    parent = studies.StudyMemo(st, "mlflow").get("parent_run_id")
+    from .tracking.mlflow.tracker import PARENT_KEY
+
+    parent = studies.StudyMemo(st, "mlflow").get(PARENT_KEY)
     if parent:
         from .tracking.mlflow import child_run_id, tracking_uri
 
@@ -200,27 +212,28 @@ def best(name: str, storage: str | None = None) -> dict[str, Any]:
 
 
 def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = None, echo: Echo | None = None,
-        trackers: list[Any] | None = None) -> Result:
+        trackers: list[type[Tracker]] | None = None) -> Result:
     """Run `spec` to the end, or continue it (`resume`, when its study exists).
 
     `trackers`: extra `Tracker` classes (called as cls(spec, memo, uid)) beside MLflow.
     Raises SweepFailed / Interrupted for a bad ending.
     """
-    from .backends import make_backend
+    from .backends import Backend, make_backend
     from .driver import Driver
     from .state.coordination import Lease
 
     say = echo or _quiet
     t0 = time.monotonic()
-    sampler = search.make_sampler(spec)  # before anything starts: a bad option changes nothing
-    pruner = early_stop.make_pruner(spec)
-    if spec.trial.command:
-        _check_command(spec)
-    backend = make_backend(spec)
-    tracker = None
+    backend: Backend | None = None
+    tracker: Trackers | None = None
     outcome_state = "FAILED"
     final_tags: dict[str, str] = {}
     try:
+        sampler = search.make_sampler(spec)  # before anything starts: a bad option changes nothing
+        pruner = early_stop.make_pruner(spec)
+        if spec.trial.command:
+            _check_command(spec)
+        backend = make_backend(spec)
         for warning in search.advice(spec):
             say(f"warning: {warning}")
         backend.start()
@@ -269,7 +282,8 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         final_tags = {"sweep.pruned": str(driver.pruned), "sweep.failed": str(driver.failed),
                       "sweep.complete": str(driver.complete)}
     finally:
-        backend.shutdown()
+        if backend is not None:
+            backend.shutdown()
         if progress is not None:
             progress.stop()
         if tracker is not None:
@@ -286,7 +300,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     if tracker.where():
         say(tracker.where())
     if tracker.failed_writes:
-        say(f"warning: {tracker.failed_writes} MLflow writes failed; the study holds every result: catching MLflow up")
+        say(f"warning: {tracker.failed_writes} tracking writes failed; the study holds every result: catching MLflow up")
         try:
             say(sync(spec.name, spec.storage))
         except SweepError as e:
@@ -306,7 +320,7 @@ def _diff(old: str, new: str) -> str:
     return (f"the sweep definition changed since launch (only {', '.join(BUDGET_KEYS)} may): " + "; ".join(lines[:8]))
 
 
-def _install_signals(driver: Any) -> dict[int, Any]:
+def _install_signals(driver: Driver) -> dict[int, Any]:
     def handler(signum: int, frame: Any) -> None:
         driver.stop_requested = True
 
@@ -324,4 +338,4 @@ def _restore_signals(previous: dict[int, Any]) -> None:
         signal.signal(sig, h)
 
 
-__all__ = ["CLI", "Result", "best", "describe", "launch", "load", "open_study", "resume", "run", "stored", "sync"]
+__all__ = ["Result", "best", "describe", "launch", "load", "open_study", "resume", "run", "stored", "sync"]

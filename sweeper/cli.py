@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import SweepError
+
+if TYPE_CHECKING:
+    from .driver.loop import ProgressView
 from .ui.tables import table
 
 STORAGE_HELP = "SQLAlchemy URL of the sweep storage [default: sqlite:///.sweeps/sweeps.db in this directory]"
@@ -20,7 +23,7 @@ def _storage(url: str | None) -> str:
     return url or default_storage(os.getcwd())
 
 
-def _progress(name: str, metric: str) -> Any:
+def _progress(name: str, metric: str) -> ProgressView:
     from .ui.progress import make
 
     return make(name, metric)
@@ -137,7 +140,8 @@ def status(name: str, storage: str | None) -> None:
     st = studies.load(studies.open_storage(_storage(storage)), name)
     summ = studies.summary(st)
     click.echo(f"{name}: {summ['state']}, {summ['complete']} complete, {summ['pruned']} pruned, "
-               f"{summ['failed']} failed, {summ['interrupted']} interrupted, {summ['running']} running "
+               f"{summ['failed']} failed, {summ['interrupted']} interrupted, {summ['retried']} retried, "
+               f"{summ['running']} running "
                f"of n_trials={summ['n_trials']}")
     rows = []
     for t in st.get_trials(deepcopy=False):

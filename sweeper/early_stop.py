@@ -22,7 +22,9 @@ def check(spec: SweepSpec) -> None:
 
 def make_pruner(spec: SweepSpec) -> Any | None:
     """The Optuna pruner for the sweep's policy; None for `none` (every trial runs to its end)."""
-    opts = spec.early_stop.options
+    from .config.schema import group_defaults
+
+    opts = {**group_defaults("early_stop", spec.early_stop.type), **spec.early_stop.options}
     import optuna.pruners as p
 
     if spec.early_stop.type == "hyperband":

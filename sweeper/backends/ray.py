@@ -144,7 +144,7 @@ class RayBackend(Backend):
         self.n = 0
         self.actors: list[Any] = []
         self.infos: list[tuple[str, int, str, str]] = []
-        self.pending: dict[int, tuple[Any, int]] = {}
+        self.pending: dict[int, tuple[Any, int, str]] = {}  # slot -> (result ref, trial number, out_dir)
         self.killed: dict[int, str] = {}
         self._tmp: str | None = None
         storage = spec.backend.options.get("storage")

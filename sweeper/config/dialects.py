@@ -38,12 +38,13 @@ class Native(Dialect):
         return raw
 
 
-#: tried in order; the native dialect takes whatever no other claims
-DIALECTS: list[Dialect] = [Native()]
+#: the other doors, tried in order; the native dialect takes whatever none of them claims
+DIALECTS: list[Dialect] = []
+NATIVE = Native()
 
 
 def detect(raw: dict[str, Any]) -> Dialect:
     for dialect in DIALECTS:
         if dialect.matches(raw):
             return dialect
-    return DIALECTS[-1]
+    return NATIVE

@@ -47,10 +47,27 @@ def conf_dir() -> Path:
     raise RuntimeError("sweeper's conf/ directory is missing from the installation")
 
 
+def _presets() -> set[str]:
+    return {p.stem for p in (conf_dir() / "search").glob("*.yaml")}
+
+
 def group_options(group: str) -> list[str]:
     if group == "search":
-        return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+        from ..search import METHODS
+
+        return sorted(_presets() | set(METHODS))
     return sorted(schema.GROUP_OPTIONS[group])
+
+
+def _register_groups() -> None:
+    """The schema's group options, and a bare option for each search method without a preset file."""
+    from hydra.core.config_store import ConfigStore
+
+    from ..search import METHODS
+
+    schema.register_groups()
+    for method in set(METHODS) - _presets():
+        ConfigStore.instance().store(group="search", name=method, node={"method": method})
 
 
 def default_storage(workdir: str) -> str:
@@ -139,7 +156,7 @@ def _compose(config_dir: str, src: str, raw: dict[str, Any], hydra_overrides: li
     node = OmegaConf.create(raw)
     node.defaults = _defaults_with_groups(node)
     primary = "__sweeper_primary__"
-    schema.register_groups()
+    _register_groups()
     ConfigStore.instance().store(name=primary, node=node)
     GlobalHydra.instance().clear()
     searchpath = f"hydra.searchpath=[file://{conf_dir()}]"
@@ -166,7 +183,7 @@ def _check_keys(cfg: dict[str, Any], src: str) -> None:
     for key in cfg:
         if key not in tops and not str(key).startswith("_"):
             raise SpecError(src, str(key), suggest(str(key), tops))
-    for section in ("objective", "trial", "tracking", "resources"):
+    for section in schema.sections():
         allowed = schema.section_keys(section)
         value = cfg.get(section)
         if value is None:
@@ -266,6 +283,8 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         key = getattr(e, "full_key", "") or ""
         raise SpecError(src, str(key), " ".join(str(e).split("\n")[0].split())) from None
     assert isinstance(data, dict)
+    if isinstance(data.get("objective"), list):
+        raise SpecError(src, "objective", "several objectives are not supported yet: give one {metric, goal} mapping")
     _check_keys(data, src)
 
     name = _get(src, data, "name")
@@ -347,10 +366,7 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
 
 
 def _objectives(data: dict[str, Any], src: str) -> tuple[Objective, ...]:
-    """The objective mapping as a tuple of one; several objectives are refused until they are supported."""
-    raw = data.get("objective")
-    if isinstance(raw, list):
-        raise SpecError(src, "objective", "several objectives are not supported yet: give one {metric, goal} mapping")
+    """The objective mapping as a tuple of one (a list is refused before, until several are supported)."""
     obj = _section(data, "objective", src)
     if obj.get("metric") is None:
         raise SpecError(src, "objective.metric", "missing: name the metric to optimise, e.g. objective: {metric: val_loss}")

@@ -1,8 +1,8 @@
 """The sweep file's schema, declared once: every key, its type, default, bounds and meaning.
 
 Defaults, validation, the config-group options Hydra composes (`early_stop=hyperband`,
-`backend=ray`) and the README's key table all follow from `KEYS` and `GROUP_OPTIONS`; nothing
-else lists keys. `markdown_table()` writes the table the README carries (a test keeps the two
+`backend=ray`), the sections the loader accepts and the README's key table all follow from `KEYS`
+and `GROUP_OPTIONS`; nothing else lists keys. `markdown_table()` writes the table the README carries (a test keeps the two
 equal). Search methods' own options are Optuna's sampler arguments: their presets
 live in `conf/search/`, and a sampler's signature is what validates them (see `search`).
 """
@@ -28,6 +28,8 @@ class Key:
     inclusive: bool = False
     nullable: bool = True
     choices: tuple[str, ...] = ()
+    keep_int: bool = False  # a number key whose int stays an int (Optuna's pruners index by `eta`)
+    composed: bool = True  # part of its group option's composed node (False: only when the file gives it)
 
     @property
     def name(self) -> str:
@@ -54,6 +56,8 @@ class Key:
         if value is None:
             if self.nullable:
                 return None
+            if self.default is not None:  # `key: null` means its default
+                return self.default
             raise SpecError(source, self.path, f"missing: must be {self.allowed()}")
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int) or (self.low is not None and value < self.low):
@@ -65,7 +69,7 @@ class Key:
                 ok = value >= self.low if self.inclusive else value > self.low
             if not ok:
                 raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}")
-            return value  # an int stays an int: Optuna's pruners index by `eta`
+            return value if self.keep_int and isinstance(value, int) else float(value)
         if self.kind == "str":
             if not isinstance(value, str) or not value.strip():
                 raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}")
@@ -108,11 +112,11 @@ KEYS: tuple[Key, ...] = (
     Key("tracking.experiment", "str", doc="MLflow experiment; null: the sweep's name"),
     Key("search", "mapping", doc="`search=NAME` picks a preset of `conf/search/`; other keys are the "
         "Optuna sampler's arguments"),
-    Key("search.method", "str", "tpe", nullable=False, doc="grid, random, tpe, gp, cmaes"),
+    Key("search.method", "str", "tpe", nullable=False, doc="a registered search method"),
     Key("early_stop", "mapping", doc="early termination, see the options below"),
-    Key("early_stop.type", "str", "none", nullable=False, doc="none, hyperband, asha, median"),
+    Key("early_stop.type", "str", "none", nullable=False, doc="an early-stop policy"),
     Key("backend", "mapping", doc="where trials run"),
-    Key("backend.type", "str", "local", nullable=False, doc="local, ray"),
+    Key("backend.type", "str", "local", nullable=False, doc="a registered backend"),
     Key("resources", "mapping", doc="what one trial holds"),
     Key("resources.cpus", "number", 1.0, low=0, nullable=False, doc="CPUs per trial"),
     Key("resources.gpus", "number", 0.0, low=0, inclusive=True, nullable=False,
@@ -126,11 +130,13 @@ GROUP_OPTIONS: dict[str, dict[str, tuple[Key, ...]]] = {
         "hyperband": (
             Key("early_stop.min_iter", "int", 1, low=1, nullable=False, doc="the first rung's step"),
             Key("early_stop.max_iter", "int", None, low=1, doc="the last rung's step; null: inferred from reports"),
-            Key("early_stop.eta", "number", 3, low=1, nullable=False, doc="keep 1/eta of the trials at each rung"),
+            Key("early_stop.eta", "number", 3, low=1, nullable=False, keep_int=True,
+                doc="keep 1/eta of the trials at each rung"),
         ),
         "asha": (
             Key("early_stop.min_iter", "int", 1, low=1, nullable=False, doc="the first rung's step"),
-            Key("early_stop.eta", "number", 3, low=1, nullable=False, doc="keep 1/eta of the trials at each rung"),
+            Key("early_stop.eta", "number", 3, low=1, nullable=False, keep_int=True,
+                doc="keep 1/eta of the trials at each rung"),
             Key("early_stop.bootstrap_count", "int", 0, low=0, nullable=False,
                 doc="trials a rung needs before it prunes"),
         ),
@@ -145,8 +151,9 @@ GROUP_OPTIONS: dict[str, dict[str, tuple[Key, ...]]] = {
         "ray": (
             Key("backend.address", "str", None, doc="null: a private local Ray; `auto` or `host:port` joins a "
                 "cluster"),
-            Key("backend.storage", "str", None, doc="a folder every node mounts: checkpoints survive a retry on "
-                "another node"),
+            # not composed: sweeps stored before it existed keep their identity (definition hash)
+            Key("backend.storage", "str", None, composed=False, doc="a folder every node mounts: checkpoints "
+                "survive a retry on another node"),
         ),
     },
 }
@@ -178,7 +185,13 @@ def group_keys(group: str, option: str) -> tuple[Key, ...]:
 
 def group_defaults(group: str, option: str) -> dict[str, Any]:
     """An option's keys with their defaults: what Hydra composes for `group=option`."""
-    return {k.name: k.default for k in group_keys(group, option)}
+    return {k.name: k.default for k in group_keys(group, option) if k.composed}
+
+
+def sections() -> tuple[str, ...]:
+    """The plain mapping sections (objective, trial, ...): keys with keys of their own, groups aside."""
+    return tuple(k.path for k in KEYS if k.kind == "mapping" and k.path not in SELECTOR
+                 and any(o.path.startswith(k.path + ".") for o in KEYS))
 
 
 def suggest(key_name: str, allowed: tuple[str, ...] | list[str]) -> str:
@@ -192,7 +205,8 @@ def check_group(source: str, group: str, option: str, options: dict[str, Any]) -
     keys = group_keys(group, option)
     names = [k.name for k in keys]
     for name in options:
-        if name not in names and options[name] is not None:
+        # a backend's null keys are ignored: the other backend's keys may be composed in beside it
+        if name not in names and (options[name] is not None or group != "backend"):
             what = {"early_stop": "type", "backend": "backend"}.get(group, group)
             allowed = [SELECTOR[group], *names] if group == "backend" else names
             raise SpecError(source, f"{group}.{name}",
@@ -217,10 +231,17 @@ def markdown_table() -> str:
             return "required"
         return "`null`" if k.default is None else f"`{k.default}`"
 
+    from ..search import METHODS
+
+    registered = {"search": sorted(METHODS), **{g: list(o) for g, o in GROUP_OPTIONS.items()}}
     lines = ["| key | allowed | default | meaning |", "|---|---|---|---|"]
     for k in KEYS:
         if k.kind != "mapping":
-            lines.append(f"| `{k.path}` | {k.allowed()} | {default(k)} | {k.doc} |")
+            allowed = k.allowed()
+            group = k.path.split(".")[0]
+            if k.name == SELECTOR.get(group):
+                allowed = "one of " + ", ".join(registered[group])
+            lines.append(f"| `{k.path}` | {allowed} | {default(k)} | {k.doc} |")
     for group, options in GROUP_OPTIONS.items():
         for option, keys in options.items():
             for k in keys:

@@ -1,4 +1,4 @@
-"""The driver loop: the one writer of the study and the only caller of the trackers.
+"""The driver loop: the one writer of the study's trials, and what tells the trackers about them.
 
 It asks Optuna for a trial the moment a slot is free (no batch barrier), hands the `Task` to a
 `Backend`, answers the trial's reports with the pruner's verdict, and tells the study how the
@@ -72,7 +72,6 @@ class Running:
     number: int
     params: dict[str, Any]
     slot: int
-    started: float
     deadline: float | None
     root: int
     attempt: int
@@ -247,7 +246,7 @@ class Driver:
         task = self.tasks.build(number, ordered, root)
         now = self.clock()
         timeout = self.spec.trial.timeout
-        self.running[slot] = Running(trial, number, ordered, slot, now, now + timeout if timeout else None, root, attempt)
+        self.running[slot] = Running(trial, number, ordered, slot, now + timeout if timeout else None, root, attempt)
         info = self.backend.slot_info(slot)
         tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}
         if retry_of is not None:

@@ -9,7 +9,10 @@ leaves counting trials to the driver (Optuna's sampler calls `study.stop()` when
 spent, which raises outside `study.optimize`).
 
 Writes go through the storage's public methods; the sampler is given the storage it works on,
-since Optuna hands a sampler a `Study` whose storage is private.
+since Optuna hands a sampler a `Study` whose storage is private. Unlike Optuna's sampler, a trial
+numbered below the grid's size takes the point of its number only while that point is unvisited
+(so two agents do not share it), an exhausted grid hands out points again without a warning (the
+driver never asks beyond `n_trials`), and NaN grid values are not supported.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Drivers sharing one sweep: leases, orphaned trials and the shared trial budget.
 
-Each running driver (launcher or agent) keeps a lease in the study: a study user attr
+Each running driver (`sweep launch`/`resume`, or `sweep agent`) keeps a lease in the study: a study user attr
 `sweeper.agent.<id>` with host, pid, the process's start time, when it expires, and the trials it
 runs. A RUNNING trial that no live lease holds was cut off (SIGKILL, power loss): `reclaim` marks
 it interrupted, to be re-run. On the lease's own host, a dead pid is seen at once, so a resume
@@ -118,7 +118,9 @@ def reclaim(study: Any, storage: Any, orphaned: list[Any], complete_params: Call
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
             storage.set_trial_user_attr(trial_id, attrs.INTERRUPTED, True)
             storage.set_trial_user_attr(trial_id, attrs.ERROR, "interrupted: its driver stopped while it ran")
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=False)
+            # the storage's own (public) write: no sampler hook runs for a trial nobody ran to its end
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                continue
         except Exception:  # finished meanwhile by a driver that was alive after all
             continue
         found.append(t.number)

@@ -180,7 +180,8 @@ def summary(study: Any) -> dict[str, Any]:
     spec = yaml.safe_load(spec_yaml(study) or "{}") or {}
     state = str(study.user_attrs.get(attrs.STATE, "RUNNING" if c.running else "UNKNOWN"))
     return {"name": study.study_name, "state": state, "n_trials": spec.get("n_trials"), "complete": c.complete,
-            "pruned": c.pruned, "failed": c.failed, "interrupted": c.interrupted, "running": c.running,
+            "pruned": c.pruned, "failed": c.failed, "interrupted": c.interrupted, "retried": c.retried,
+            "running": c.running,
             "best_value": best.value if best else None, "best_trial": best.number if best else None,
             "directions": [d.name.lower() for d in study.directions]}
 
@@ -205,13 +206,16 @@ class StudyMemo:
     """A tracker's own key-value state, kept in the study so a resume finds it (its run ids)."""
 
     def __init__(self, study: Any, tracker: str) -> None:
-        self.study = study
-        # MLflow's parent run id keeps the name studies have always used
-        self.prefix = "sweeper." if tracker == "mlflow" else f"{attrs.TRACKER_PREFIX}{tracker}."
+        self.study, self.tracker = study, tracker
+
+    def _name(self, key: str) -> str:
+        if self.tracker == "mlflow" and key == "parent_run_id":
+            return attrs.MLFLOW_PARENT  # the name studies have always used
+        return f"{attrs.TRACKER_PREFIX}{self.tracker}.{key}"
 
     def get(self, key: str) -> Any:
-        return self.study.user_attrs.get(self.prefix + key)
+        return self.study.user_attrs.get(self._name(key))
 
     def set(self, key: str, value: Any) -> None:
-        self.study.set_user_attr(self.prefix + key, value)
+        self.study.set_user_attr(self._name(key), value)
 

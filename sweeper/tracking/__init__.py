@@ -6,18 +6,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+from ..config.spec import SweepSpec
 from .base import Memo, Tracker, Trackers
 
 
-def _mlflow(*args: Any, **kwargs: Any) -> Tracker:
+def _mlflow(spec: SweepSpec, memo: Memo, uid: str) -> Tracker:
     from .mlflow.tracker import MlflowTracker
 
-    return MlflowTracker(*args, **kwargs)
+    return MlflowTracker(spec, memo, uid)
 
 
 #: the trackers every sweep gets; each is called as factory(spec, memo, uid)
-TRACKERS: dict[str, Callable[..., Tracker]] = {"mlflow": _mlflow}
+TRACKERS: dict[str, Callable[[SweepSpec, Memo, str], Tracker]] = {"mlflow": _mlflow}
 
 __all__ = ["TRACKERS", "Memo", "Tracker", "Trackers"]

@@ -31,7 +31,8 @@ class Memo(Protocol):
 
 
 class Tracker(ABC):
-    """Calls come from the driver's thread and must not block it: queue, batch, or be quick."""
+    """Calls come from the driver's thread and must not block it (queue, batch, or be quick);
+    `sweep_finished` alone may wait, for what is queued to be written."""
 
     name: str = ""
 
@@ -90,7 +91,7 @@ class Trackers(Tracker):
 
     name = "trackers"
 
-    def __init__(self, trackers: list[Tracker]) -> None:
+    def __init__(self, trackers: list[Tracker]) -> None:  # a fan-out: no spec, memo or uid of its own
         self.trackers = trackers
         self._errors = 0
 

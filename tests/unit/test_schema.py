@@ -44,3 +44,40 @@ def test_in_memory_config_is_not_written_anywhere(tmp_path):
     spec = load(BASE, workdir=str(tmp_path))
     assert spec.source == "<config>" and spec.base_dir == str(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_search_method_is_one_registration(tmp_path, monkeypatch):
+    import sweeper.search as search
+
+    monkeypatch.setitem(search.METHODS, "qmc", lambda: __import__("optuna").samplers.QMCSampler)
+    spec = load(BASE, ["search=qmc", "search.scramble=true", "seed=1"], workdir=str(tmp_path))
+    assert spec.search.method == "qmc" and spec.search.options == {"scramble": True}
+    assert type(search.make_sampler(spec)).__name__ == "QMCSampler"
+    with pytest.raises(SpecError, match=r"search.nonsense: unknown option for method 'qmc'"):
+        load(BASE, ["search=qmc", "search.nonsense=1"], workdir=str(tmp_path))
+
+
+@pytest.mark.parametrize("override, stored", [
+    ("backend=ray", {"backend": {"type": "ray", "address": None}}),
+    ("backend=local", {"backend": {"type": "local"}}),
+    ("early_stop=hyperband", {"early_stop": {"type": "hyperband", "min_iter": 1, "max_iter": None, "eta": 3}}),
+    ("early_stop=asha", {"early_stop": {"type": "asha", "min_iter": 1, "eta": 3, "bootstrap_count": 0}}),
+    ("early_stop=median", {"early_stop": {"type": "median", "warmup_steps": 0, "startup_trials": 5}}),
+])
+def test_group_options_compose_as_the_yaml_files_they_replaced(tmp_path, override, stored):
+    """A sweep's identity (its definition hash) covers these nodes: studies stored when they were
+    conf/*.yaml files must still match, or `sweep launch --resume` would refuse them."""
+    spec = load(BASE, [override], workdir=str(tmp_path))
+    (group, node), = stored.items()
+    assert spec.definition[group] == node
+
+
+def test_null_means_the_default_and_numbers_are_floats(tmp_path):
+    spec = load({**BASE, "resources": {"cpus": None, "gpus": None}, "trial": {"function": "m:f", "timeout": 5}},
+                workdir=str(tmp_path))
+    assert spec.resources.cpus == 1.0 and spec.resources.gpus == 0.0
+    assert isinstance(spec.trial.timeout, float)
+    spec = load(BASE, ["early_stop=asha", "early_stop.eta=2"], workdir=str(tmp_path))
+    assert spec.early_stop.options["eta"] == 2 and isinstance(spec.early_stop.options["eta"], int)
+    with pytest.raises(SpecError, match="early_stop.foo: unknown key for type 'asha'"):
+        load({**BASE, "early_stop": {"type": "asha", "foo": None}}, workdir=str(tmp_path))

@@ -1,4 +1,5 @@
-"""`MlflowTracker`: the driver's side of MLflow tracking. Every call enqueues and returns at once.
+"""`MlflowTracker`: the driver's side of MLflow tracking. Every call enqueues and returns at once,
+except `sweep_finished`, which waits for the writer to drain (the end of a sweep).
 
 It starts the writer process (writer.py), hands it operations, and keeps what a resume needs (the
 parent run id) in its memo, that is in the study. The writer answers on a second queue: the parent
@@ -47,6 +48,7 @@ class MlflowTracker(Tracker):
 
     # --- Tracker -------------------------------------------------------------------------------
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
+        # `resumed` is not needed here: the writer knows a resume by the parent run it finds
         self._q.put(SweepStarted(settings))
 
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:

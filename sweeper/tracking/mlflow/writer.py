@@ -2,8 +2,8 @@
 
 MLflow's client is heavy Python, and on the driver's GIL it would slow every ask/tell; here the
 driver only enqueues. The writer drains what is queued and batches it (a trial's params go with
-its first metrics, parent updates coalesce into one call per drain, `best_config.yaml` is
-uploaded at most every 2 s). If MLflow fails, writes are dropped and counted while the writer
+its first metrics when they come in the same drain, else at the drain's end; parent updates
+coalesce into one call per drain; `best_config.yaml` is uploaded at most every 2 s). If MLflow fails, writes are dropped and counted while the writer
 probes it every 10 s; once it answers again, the writer goes on and `sweep sync` (run
 automatically at the end of a sweep that had failures) rebuilds what was dropped from the study.
 """
@@ -111,21 +111,26 @@ class Writer:
                                     type(op).__name__, mask(" ".join(str(e).split()))[:300])
                     self._down_since = self._last_probe = time.monotonic()
             if self._down_since is not None:
-                # nothing more until a probe finds MLflow back; the best config waits for it, the
-                # rest `sweep sync` rebuilds from the study
+                # nothing more until a probe finds MLflow back: the best config waits for it (and is
+                # lost if the sweep ends first), the rest `sweep sync` rebuilds from the study
                 self._pending_params.clear()
             else:
                 try:
                     self.layout.parent_update(parent_metrics, parent_tags)
                     self._flush_params()
-                    if best_cfg is not None and (stop or time.monotonic() - last_cfg_upload > BEST_CONFIG_EVERY_S):
-                        self.layout.upload_best(best_cfg)
-                        best_cfg, last_cfg_upload = None, time.monotonic()
                 except Exception as e:
                     self._errors += 1
                     log.warning("MLflow write failed: %s; trials go on, the study keeps every result",
                                 mask(" ".join(str(e).split()))[:300])
                     self._down_since = self._last_probe = time.monotonic()
+                if self._down_since is None and best_cfg is not None and (
+                        stop or time.monotonic() - last_cfg_upload > BEST_CONFIG_EVERY_S):
+                    try:
+                        self.layout.upload_best(best_cfg)
+                    except Exception as e:  # the artifact store, not the tracking server: no outage
+                        self._errors += 1
+                        log.warning("MLflow could not store best_config.yaml: %s", mask(" ".join(str(e).split()))[:300])
+                    best_cfg, last_cfg_upload = None, time.monotonic()
             if self._errors:
                 self._results.put(("errors", self._errors))
             if stop:
