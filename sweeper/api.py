@@ -260,6 +260,8 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
             old_hash = st.user_attrs.get(attrs.HASH)
             if old_hash and old_hash != this_hash:
                 raise SpecError(spec.source, "", _diff(studies.spec_yaml(st), spec.resolved_yaml))
+            if studies.spec_yaml(st) != spec.resolved_yaml:  # a budget key changed: the study says so
+                st.set_user_attr(attrs.SPEC, spec.resolved_yaml)
         st.set_user_attr(attrs.STATE, "RUNNING")
         lease = Lease(st)
         lease.renew([], force=True)

@@ -78,6 +78,8 @@ def test_resume_extends_budget_and_refuses_other_changes(workdir):
     p = run_cli(["resume", "rs", "n_trials=5"], workdir, check=True)
     study = optuna.load_study(study_name="rs", storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
     assert len(study.trials) == 5 and "3/5 trials already finished" in p.stdout
+    status = run_cli(["status", "rs"], workdir, check=True).stdout
+    assert status.splitlines()[0].endswith("of n_trials=5"), status  # the extended budget, not the first
     again = run_cli(["resume", "rs"], workdir, check=True)  # nothing missing: runs nothing
     assert len(optuna.load_study(study_name="rs", storage=f"sqlite:///{workdir}/.sweeps/sweeps.db").trials) == 5
     assert "best loss=" in again.stdout

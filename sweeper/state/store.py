@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SweepError
+from ..files import place_new_file
 from ..messages import TrialRecord
 from ..redact import mask
 from . import attrs
@@ -66,7 +67,7 @@ def open_storage(url: str, create_dirs: bool = False) -> Any:
 
 
 def _create_sqlite_atomically(path: str) -> None:
-    """Build the schema in a side file and rename it into place: a kill during creation leaves
+    """Build the schema in a side file and move it into place: a kill during creation leaves
     no half-made database behind (the next run would fail on it)."""
     import sqlite3
 
@@ -76,7 +77,7 @@ def _create_sqlite_atomically(path: str) -> None:
     with sqlite3.connect(tmp) as db:  # WAL: readers never block the one writer
         db.execute("PRAGMA journal_mode=WAL")
     RDBStorage(f"sqlite:///{tmp}").engine.dispose()
-    os.replace(tmp, path)
+    place_new_file(tmp, path)
 
 
 def study_names(storage: Any) -> list[str]:
@@ -97,11 +98,18 @@ def exists(storage: Any, name: str) -> bool:
 
 def create(storage: Any, name: str, directions: list[str], sampler: Any, pruner: Any,
            user_attrs: dict[str, Any]) -> Any:
-    """A new study holding the sweep's definition and bookkeeping (`user_attrs`)."""
+    """A new study holding the sweep's definition and bookkeeping (`user_attrs`).
+
+    Raises SweepError if another process created a study of that name first (two launches at once).
+    """
     import optuna
 
-    study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
-                                pruner=pruner or optuna.pruners.NopPruner())
+    try:
+        study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
+                                    pruner=pruner or optuna.pruners.NopPruner())
+    except optuna.exceptions.DuplicatedStudyError:
+        raise SweepError(f"a sweep named {name!r} already exists (another launch created it just now): "
+                         f"continue it with `sweep resume {name}` or `sweep agent {name}`") from None
     for k, v in user_attrs.items():
         study.set_user_attr(k, v)
     return study

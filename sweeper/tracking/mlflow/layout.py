@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from ...config.spec import SweepSpec
+from ...files import place_new_file
 from ...redact import mask
 from .lookup import quiet_mlflow
 from .meta import git, versions
@@ -57,10 +58,7 @@ def _create_sqlite_store(uri: str) -> None:
         return
     tmp = f"{path}.init-{os.getpid()}"
     MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)
-    if not os.path.exists(path):
-        os.replace(tmp, path)
-    else:
-        os.remove(tmp)
+    place_new_file(tmp, path)
 
 
 class RunLayout:
