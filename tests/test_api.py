@@ -107,3 +107,22 @@ def test_resume_with_more_trials_runs_only_the_extra_ones(workdir, capfd):
     runs = client.search_runs([client.get_experiment_by_name("api").experiment_id], max_results=100)
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(runs) - len(kids) == 1 and sorted(int(k.data.tags["trial.number"]) for k in kids) == [0, 1, 2, 3, 4]
+
+
+def test_a_script_without_a_main_guard_runs_once(workdir):
+    """The MLflow writer is a spawned process: it must not re-run the user's script (no
+    `if __name__ == "__main__":` in it), which would launch the sweep a second time inside it."""
+    import subprocess
+    import sys
+
+    (workdir / "script.py").write_text(
+        "from sweeper import api\n"
+        "spec = api.load({'name': 'script', 'objective': {'metric': 'loss'}, 'params': {'x': 'interval(0.0, 3.0)',"
+        " 'y': 'choice(0, 1)'}, 'trial': {'function': 'objectives:quadratic'}, 'n_trials': 3, 'seed': 0})\n"
+        "print('state', api.run(spec).state)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    p = subprocess.run([sys.executable, "script.py"], cwd=workdir, env=env, capture_output=True, text=True,
+                       timeout=240)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert p.stdout.splitlines() == ["state FINISHED"]
+    assert len(api.open_study("script", f"sqlite:///{workdir}/.sweeps/sweeps.db").trials) == 3

@@ -14,6 +14,7 @@ from typing import Any
 
 from ...config.spec import SweepSpec
 from ...messages import COMPLETE, TrialFinished, TrialRecord
+from ...runtime.process import start_without_main
 from ..base import Memo, Tracker
 from .lookup import tracking_uri, ui_hint
 from .ops import BestSoFar, SweepEnded, SweepStarted, SweepTags, Sync, TrialEnded, TrialMetrics, TrialStarted
@@ -44,7 +45,7 @@ class MlflowTracker(Tracker):
 
         self._proc = ctx.Process(target=serve, args=(spec, self.uri, self.experiment, self._saved_parent, uid,
                                                      self._q, self._results, reopen), name="sweeper-mlflow", daemon=True)
-        self._proc.start()
+        start_without_main(self._proc)
 
     # --- Tracker -------------------------------------------------------------------------------
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
