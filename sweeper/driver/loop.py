@@ -28,7 +28,7 @@ from .tasks import TaskBuilder
 
 WAIT_S = 0.2  # longest the loop waits for a backend event before its other chores
 ORPHAN_CHECK_S = 1.0  # how often leases are read: an agent that joins or dies is seen within this
-JOIN_GRACE_S = 1.5  # a joining driver waits this long for the others to see its lease
+JOIN_WAIT_S = 60.0  # the longest a joining driver waits for the others to acknowledge its lease
 INTERRUPT_GRACE_S = 5.0  # how long an interrupted sweep waits for its killed trials to report
 
 
@@ -169,13 +169,26 @@ class Driver:
             return
         self._orphan_check = now
         live = coordination.live_leases(self.study, self.lease.key)  # one read of the leases a second
-        self.shared = bool(live)  # an agent that joins is seen within ORPHAN_CHECK_S
+        self.shared = bool(live)  # an agent that joins is seen within ORPHAN_CHECK_S, and told so:
+        self.lease.renew([r.number for r in self.running.values()], peers=[str(v["id"]) for v in live if "id" in v])
         numbers = self.reclaim_orphans(live)
         if numbers:
             self.retries.add_interrupted(self.study.get_trials(deepcopy=False), numbers)
             from ..state.store import records
 
             self.tracker.sync(records(self.study, numbers))
+
+    def _join(self) -> None:
+        """Joining a sweep other drivers run: wait until each of them has seen our lease (it lists
+        us among its peers), so none still counts the shared budget as its own."""
+        assert self.lease is not None
+        live = coordination.live_leases(self.study, self.lease.key)
+        self.shared = bool(live)
+        deadline = self.clock() + JOIN_WAIT_S
+        while live and not coordination.acknowledged(self.lease, live) and self.clock() < deadline:
+            self.lease.renew([], peers=[str(v["id"]) for v in live if "id" in v])
+            self.sleep(0.1)
+            live = coordination.live_leases(self.study, self.lease.key)
 
     def _budget_left(self, target: int) -> int:
         if not self.shared:
@@ -185,9 +198,7 @@ class Driver:
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> SweepOutcome:
         if self.lease is not None:
-            self.shared = bool(coordination.live_leases(self.study, self.lease.key))
-            if self.shared:
-                self.sleep(JOIN_GRACE_S)  # joining: let the drivers already at work see our lease first
+            self._join()
         self._initial_state()
         target = self.spec.n_trials or 0
         free = list(range(self.backend.n))

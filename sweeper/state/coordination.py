@@ -60,17 +60,21 @@ class Lease:
         self.key = PREFIX + self.id
         self._last = 0.0
         self._trials: list[int] = []
+        self.peers: list[str] = []  # the other drivers' lease ids this driver has seen
 
-    def renew(self, running: list[int], force: bool = False) -> None:
-        """Refresh the lease every RENEW_S, and within a second of a change in its trials."""
+    def renew(self, running: list[int], force: bool = False, peers: list[str] | None = None) -> None:
+        """Refresh the lease every RENEW_S, within a second of a change in its trials, and at once
+        when it sees a new peer (the joining driver waits for that acknowledgement)."""
         now = time.time()
         running = sorted(running)
+        if peers is not None and sorted(peers) != self.peers:
+            self.peers, force = sorted(peers), True
         due = now - self._last >= (1.0 if running != self._trials else RENEW_S)
         if not (force or due):
             return
         self.study.set_user_attr(self.key, {"host": socket.gethostname(), "pid": os.getpid(),
                                             "start": _proc_start(os.getpid()), "expires": now + EXPIRE_S,
-                                            "trials": running})
+                                            "trials": running, "id": self.id, "peers": self.peers})
         self._last, self._trials = now, running
 
     def release(self) -> None:
@@ -82,6 +86,13 @@ def live_leases(study: Any, own_key: str) -> list[dict[str, Any]]:
     now = time.time()
     return [v for k, v in study.user_attrs.items()
             if k.startswith(PREFIX) and k != own_key and isinstance(v, dict) and alive(v, now)]
+
+
+def acknowledged(lease: Lease, live: list[dict[str, Any]]) -> bool:
+    """Whether every other live driver has seen `lease` (lists it among its peers): until then, one
+    of them may still count the budget as its own. Leases of drivers too old to list peers count
+    as acknowledged."""
+    return all(lease.id in v.get("peers", []) for v in live if "peers" in v)
 
 
 def orphans(study: Any, live: list[dict[str, Any]], own_running: set[int]) -> list[Any]:
