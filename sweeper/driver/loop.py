@@ -96,7 +96,7 @@ class Driver:
         self.progress: ProgressView = progress or Silent()
         self.clock, self.sleep = clock, sleep
         self._orphan_check = -math.inf
-        self.shared = False  # other drivers (agents) work on the same study
+        self.shared = False  # other drivers (agents) work, or have worked, on the study during this run
         #: checkpoints of a trial's attempts: the backend's folder every host sees, if it has one
         checkpoint_root = backend.checkpoint_root or os.path.join(spec.sweep_dir, "checkpoints")
         self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None)
@@ -169,7 +169,9 @@ class Driver:
             return
         self._orphan_check = now
         live = coordination.live_leases(self.study, self.lease.key)  # one read of the leases a second
-        self.shared = bool(live)  # an agent that joins is seen within ORPHAN_CHECK_S, and told so:
+        # an agent that joins is seen within ORPHAN_CHECK_S, and told so. Once shared, the budget is
+        # counted from the study for good: an agent that left still ran part of it
+        self.shared = self.shared or bool(live)
         self.lease.renew([r.number for r in self.running.values()], peers=[str(v["id"]) for v in live if "id" in v])
         numbers = self.reclaim_orphans(live)
         if numbers:

@@ -390,3 +390,31 @@ def test_the_tracker_hears_each_trial_and_where_the_best_stands(
         assert tf.out_dir is not None and tf.out_dir.endswith(f"trials/{t.number}")
         assert tf.tags["trial.state"] == "COMPLETE" and tf.tags["trial.last_step"] == "2"
     assert r.driver.best_number == best_numbers[-1]
+
+
+# --- drivers sharing a sweep ------------------------------------------------------------------
+def test_after_a_peer_driver_leaves_the_budget_still_counts_the_trials_it_ran(tmp_path: Path) -> None:
+    """An agent that ran some of the budget and left: its trials still count (two agents on
+    PostgreSQL had run 17 of 16 trials when the first went back to counting only its own)."""
+    import time
+
+    from sweeper.state import coordination
+
+    study = optuna.create_study(sampler=RandomSampler(seed=0))
+    peer_key = coordination.PREFIX + "peer"
+    study.set_user_attr(peer_key, {"host": "otherhost", "pid": 1, "expires": time.time() + 600,
+                                   "trials": [], "id": "peer"})
+
+    def script(task: Any) -> Script:
+        if task.number == 1:  # meanwhile the peer ran two trials and left
+            for x in (0.5, 0.6):
+                study.add_trial(create_trial(params={"x": x}, distributions={"x": FloatDistribution(0, 1)},
+                                             value=x))
+            study.set_user_attr(peer_key, {"released": True})
+        return Script(outcome=complete(float(task.params["x"])), duration=1.5)
+
+    r = rig(tmp_path, script, study=study, n_trials=6)
+    r.driver.lease = coordination.Lease(study)
+    assert r.run().state == "FINISHED"
+    assert [t.state for t in r.trials()].count(TrialState.COMPLETE) == 6
+    assert len(r.backend.submitted) == 4
