@@ -3,25 +3,39 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
 
+# everything: sweeper with Ray, PostgreSQL, the examples, the benchmarks' peers and the test tools
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(DEMO_STAMP)
+
+# the demo needs only sweeper and scikit-learn (no Ray, no test tools)
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[examples]'
+	@touch $(DEMO_STAMP)
 
 # the demo starts afresh each time: its own study and MLflow store live in examples/quickstart
-demo: install
+demo: $(DEMO_STAMP)
 	cd examples/quickstart && rm -rf .sweeps mlflow.db mlruns && ../../$(VENV)/bin/sweep launch sweep.yaml
 
 lint: install
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples
 
-test: install
+# the report's browser test drives Debian's Chromium through Playwright (Playwright's own browser
+# download is not reachable from our machines); installs it once, ~1 min, needs root
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: install browser
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples
 	$(PY) -m pytest -q -p no:cacheprovider tests
 

@@ -180,6 +180,8 @@ def sync(name: str, storage: str | None = None) -> str:
         tracker.sweep_started(spec.settings(spec.workers or 1), resumed=False)
     recs = studies.records(st)
     tracker.sync(recs)
+    if os.environ.get(REPORT_ENV, "1") != "0":
+        _report_to(tracker, spec, st, _quiet)
     tracker.sweep_finished(state if state != "RUNNING" else None, {})
     if tracker.parent_error:
         raise SweepError(f"MLflow at {mask(tracker.uri)} is unavailable: {tracker.parent_error[:200]}")
@@ -226,6 +228,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     t0 = time.monotonic()
     backend: Backend | None = None
     tracker: Trackers | None = None
+    st: optuna.Study | None = None
     outcome_state = "FAILED"
     final_tags: dict[str, str] = {}
     try:
@@ -253,7 +256,8 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
             search.attach_storage(sampler, storage)
             st = studies.create(storage, spec.name, spec.directions, sampler, pruner,
                                 {attrs.SPEC: spec.resolved_yaml, attrs.HASH: this_hash, attrs.UID: uuid.uuid4().hex,
-                                 attrs.WORKDIR: spec.workdir, attrs.BASE_DIR: spec.base_dir})
+                                 attrs.WORKDIR: spec.workdir, attrs.BASE_DIR: spec.base_dir},
+                                metric_names=list(spec.metrics))
         else:
             st = studies.load(storage, spec.name, None, pruner)
             st.sampler = search.make_sampler(spec, resumed_trials=len(st.get_trials(deepcopy=False)), storage=storage)
@@ -284,12 +288,22 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         final_tags = {"sweep.pruned": str(driver.pruned), "sweep.failed": str(driver.failed),
                       "sweep.complete": str(driver.complete)}
     finally:
-        if backend is not None:
-            backend.shutdown()
-        if progress is not None:
-            progress.stop()
-        if tracker is not None:
-            tracker.sweep_finished(outcome_state, final_tags)
+        try:
+            if backend is not None:
+                if progress is not None:
+                    progress.closing("stopping workers…")
+                backend.shutdown()
+            if tracker is not None:
+                if st is not None and outcome_state != "KILLED" and os.environ.get(REPORT_ENV, "1") != "0":
+                    if progress is not None:
+                        progress.closing("writing the report…")
+                    _report_to(tracker, spec, st, say)
+                if progress is not None:
+                    progress.closing("writing MLflow…")
+                tracker.sweep_finished(outcome_state, final_tags)
+        finally:
+            if progress is not None:
+                progress.stop()
     for problem in tracker.problems:
         say(f"warning: {problem}")
     b = studies.best_trial(st)
@@ -312,6 +326,43 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     if outcome.state == "FAILED":
         raise SweepFailed(f"sweep {spec.name!r} {outcome.message}")
     return result
+
+
+REPORT_ENV = "SWEEPER_REPORT"  # "0": no report at the end of a sweep (many tiny sweeps, CI)
+
+
+def report(study: optuna.Study, spec: SweepSpec, folder: str | os.PathLike[str]) -> Any:
+    """Write sweep `spec`'s report (report.html, PNG previews) into `folder`; returns `viz.Built`."""
+    from . import viz
+
+    return viz.build(study, folder, title=f"Sweep {spec.name}", metric_names=list(spec.metrics),
+                     directions=list(spec.directions))
+
+
+def _report_to(tracker: Tracker, spec: SweepSpec, study: optuna.Study, say: Echo) -> None:
+    """The report a sweep leaves in its folder and on its trackers; a failure costs the report only."""
+    try:
+        built = report(study, spec, os.path.join(spec.sweep_dir, "report"))
+    except Exception as e:
+        say(f"warning: the sweep's report could not be made: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
+        return
+    tracker.sweep_report(built.files, {f"importance.{k}": v for k, v in built.importances.items()})
+
+
+def register_best(name: str, model_name: str, alias: str = "best", storage: str | None = None) -> dict[str, Any]:
+    """Register the model the best trial of sweep `name` logged in its MLflow run as a new version
+    of `model_name`, with `alias` pointing at it. SweepError when there is no best trial, no run,
+    or no model in it."""
+    b = best(name, storage)
+    if b["run_id"] is None:
+        raise SweepError(b["problem"] or f"the best trial of {name!r} (trial {b['trial']}) has no MLflow run: "
+                         f"`sweep sync {name}` makes it")
+    from .tracking.mlflow.registry import register
+
+    spec, _, _ = stored(name, _storage_url(storage), [])
+    from .tracking.mlflow import tracking_uri
+
+    return register(tracking_uri(spec.tracking.uri, spec.workdir), b["run_id"], b["trial"], model_name, alias)
 
 
 def _diff(old: str, new: str) -> str:
@@ -340,4 +391,5 @@ def _restore_signals(previous: dict[int, Any]) -> None:
         signal.signal(sig, h)
 
 
-__all__ = ["Result", "best", "describe", "launch", "load", "open_study", "resume", "run", "stored", "sync"]
+__all__ = ["Result", "best", "describe", "launch", "load", "open_study", "register_best", "report", "resume", "run",
+           "stored", "sync"]

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import SweepError
+from .errors import SpecError, SweepError
 
 if TYPE_CHECKING:
     from .driver.loop import ProgressView
-from .ui.tables import table
+from .ui.tables import number, table
 
 STORAGE_HELP = "SQLAlchemy URL of the sweep storage [default: sqlite:///.sweeps/sweeps.db in this directory]"
 
@@ -23,10 +23,27 @@ def _storage(url: str | None) -> str:
     return url or default_storage(os.getcwd())
 
 
-def _progress(name: str, metric: str) -> ProgressView:
+def _progress(name: str, metric: str, goal: str | None = None) -> ProgressView:
     from .ui.progress import make
 
-    return make(name, metric)
+    return make(name, metric, goal=goal)
+
+
+def _json(data: Any) -> str:
+    """`data` as strict JSON: a non-finite float (inf, nan) becomes null."""
+    import json
+    import math
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(data), allow_nan=False)
 
 
 def _fail(e: SweepError) -> None:
@@ -68,7 +85,7 @@ def launch(file: str, overrides: tuple[str, ...], storage: str | None, dry_run: 
     if dry_run:
         click.echo(api.describe(spec))
         return
-    api.run(spec, resume=resume, progress=_progress(spec.name, spec.metrics[0]), echo=click.echo)
+    api.run(spec, resume=resume, progress=_progress(spec.name, spec.metrics[0], spec.objectives[0].goal), echo=click.echo)
 
 
 @main.command()
@@ -84,7 +101,7 @@ def _resume(name: str, storage: str | None, overrides: tuple[str, ...]) -> None:
     from . import api
 
     spec, _, _ = api.stored(name, _storage(storage), list(overrides))
-    api.run(spec, resume=True, progress=_progress(spec.name, spec.metrics[0]), echo=click.echo)
+    api.run(spec, resume=True, progress=_progress(spec.name, spec.metrics[0], spec.objectives[0].goal), echo=click.echo)
 
 
 @main.command()
@@ -110,62 +127,125 @@ def sync(name: str, storage: str | None) -> None:
 
 @main.command("ls")
 @click.option("--storage", help=STORAGE_HELP)
-def ls_(storage: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the sweeps as a JSON list of objects.")
+def ls_(storage: str | None, as_json: bool) -> None:
     """List the sweeps in the storage with their state and progress."""
-    import optuna
+    from . import query
 
-    from .state import store as studies
-
-    st = studies.open_storage(_storage(storage))
-    rows = []
-    for s in st.get_all_studies():
-        summ = studies.summary(optuna.load_study(study_name=s.study_name, storage=st))
-        done = summ["complete"] + summ["pruned"] + summ["failed"]
-        rows.append((summ["name"], summ["state"], f"{done}/{summ['n_trials']}", str(summ["running"]),
-                     str(summ["failed"]), "-" if summ["best_value"] is None else f"{summ['best_value']:.6g}"))
-    if not rows:
+    sweeps = query.sweeps(_storage(storage))
+    if as_json:
+        click.echo(_json(sweeps))
+        return
+    if not sweeps:
         click.echo("no sweeps in this storage")
         return
-    table(("NAME", "STATE", "DONE", "RUNNING", "FAILED", "BEST"), rows, click.echo)
+    rows = [(s["name"], s["state"], f"{s['done']}/{number(s['n_trials'])}", str(s["running"]), str(s["failed"]),
+             number(s["best_value"])) for s in sweeps]
+    table(("NAME", "STATE", "DONE", "RUNNING", "FAILED", "BEST"), rows, click.echo, right=(2, 3, 4, 5))
 
 
 @main.command()
 @click.argument("name")
 @click.option("--storage", help=STORAGE_HELP)
-def status(name: str, storage: str | None) -> None:
-    """Show the trials of sweep NAME: state, value, last step reached, params."""
-    from .state import attrs
-    from .state import store as studies
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the same as one JSON object: the counts, `metrics` and `trials` "
+                   "({number, state, values, best, last_step, duration_s, params, error}).")
+def status(name: str, storage: str | None, as_json: bool) -> None:
+    """Show the trials of sweep NAME: state, value (* marks the best), last step reached, duration, params."""
+    from . import query
 
-    st = studies.load(studies.open_storage(_storage(storage)), name)
-    summ = studies.summary(st)
-    click.echo(f"{name}: {summ['state']}, {summ['complete']} complete, {summ['pruned']} pruned, "
-               f"{summ['failed']} failed, {summ['interrupted']} interrupted, {summ['retried']} retried, "
-               f"{summ['running']} running "
-               f"of n_trials={summ['n_trials']}")
+    s = query.status(name, _storage(storage))
+    if as_json:
+        click.echo(_json(s))
+        return
+    click.echo(f"{name}: {s['state']}, {s['complete']} complete, {s['pruned']} pruned, "
+               f"{s['failed']} failed, {s['interrupted']} interrupted, {s['retried']} retried, "
+               f"{s['running']} running "
+               f"of n_trials={s['n_trials']}")
+    params = list(dict.fromkeys(k for t in s["trials"] for k in t["params"]))
     rows = []
-    for t in st.get_trials(deepcopy=False):
-        state = t.state.name
-        if state == "FAIL" and t.user_attrs.get(attrs.INTERRUPTED):
-            state = "INTERRUPTED"
-        last = max(t.intermediate_values) if t.intermediate_values else None
-        note = str(t.user_attrs.get(attrs.ERROR, ""))[:80]
-        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-        rows.append((str(t.number), state, "-" if t.value is None else f"{t.value:.6g}",
-                     "-" if last is None else str(last), "yes" if state == "PRUNED" else "", params, note))
-    table(("TRIAL", "STATE", "VALUE", "LAST_STEP", "PRUNED", "PARAMS", "ERROR"), rows, click.echo)
+    for t in s["trials"]:
+        duration = "-" if t["duration_s"] is None else f"{t['duration_s']:.1f}"
+        rows.append((str(t["number"]), t["state"], *(number(t["values"][m]) for m in s["metrics"]),
+                     "*" if t["best"] else "", number(t["last_step"]), duration,
+                     *(number(t["params"].get(k), "") for k in params),
+                     (str(t["error"] or "").strip().splitlines() or [""])[0][:80]))
+    metrics, right = s["metrics"], {0}
+    right |= {2 + i for i in range(len(metrics))} | {3 + len(metrics), 4 + len(metrics)}
+    right |= {5 + len(metrics) + i for i, k in enumerate(params)
+              if all(isinstance(t["params"].get(k), (int, float, type(None))) for t in s["trials"])}
+    table(("TRIAL", "STATE", *metrics, "BEST", "LAST_STEP", "DURATION_S", *params, "ERROR"), rows, click.echo,
+          right=right)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--format", "fmt", metavar="csv|json|parquet",
+              help="The file format [default: from -o FILE's extension, else csv].")
+@click.option("-o", "--output", metavar="FILE",
+              help="Write FILE (whole or not at all) instead of standard output; parquet needs it.")
+@click.option("--storage", help=STORAGE_HELP)
+def export(name: str, fmt: str | None, output: str | None, storage: str | None) -> None:
+    """Write the trials table of sweep NAME: number, state, a column per objective metric and per param,
+    duration_s, steps, datetime_start/complete, the MLflow run_id, error."""
+    from . import query
+
+    data, problems = query.export(name, _storage(storage), fmt, output)
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    if data is not None:
+        click.echo(data, nl=False)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--port", default="5000", metavar="N", show_default=True, help="Port of the UI on 127.0.0.1.")
+@click.option("--storage", help=STORAGE_HELP)
+def ui(name: str, port: str, storage: str | None) -> None:
+    """Start MLflow's UI over sweep NAME's runs and print the URL of its parent run; Ctrl-C stops it.
+
+    A sweep tracked on an MLflow server (http://...) starts nothing: the run's URL there is printed."""
+    from . import ui_server
+    from .errors import SpecError
+
+    if not port.isdigit():
+        raise SpecError("command line", "--port", f"{port!r} is not a port (allowed: 1-65535)")
+
+    def ready(url: str) -> None:
+        click.echo(url)
+        sys.stdout.flush()
+        if url.startswith(f"http://127.0.0.1:{int(port)}/"):
+            click.echo("MLflow's UI is running: Ctrl-C stops it", err=True)
+
+    ui_server.serve_ui(name, _storage(storage), int(port), ready)
 
 
 @main.command()
 @click.argument("name")
 @click.option("--storage", help=STORAGE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print {name, trial, value, params, run_id} as JSON.")
-def best(name: str, storage: str | None, as_json: bool) -> None:
-    """Show the best trial of sweep NAME and its MLflow run."""
+@click.option("--register", "model_name", metavar="MODEL_NAME",
+              help="Register the model the best trial logged in its run as a new version of MODEL_NAME.")
+@click.option("--alias", default="best", show_default=True, help="The alias --register points at the new version.")
+def best(name: str, storage: str | None, as_json: bool, model_name: str | None, alias: str) -> None:
+    """Show the best trial of sweep NAME and its MLflow run; --register puts its model in the Model Registry."""
     import json
 
     from . import api
 
+    if model_name is not None:
+        for value, flag in ((model_name, "--register"), (alias, "--alias")):
+            if not value.strip():
+                raise SpecError("command line", flag, "is empty: give a name")
+        if alias.lower().startswith("v") and alias[1:].isdigit():
+            raise SpecError("command line", "--alias", f"{alias!r} is reserved for version numbers (v1, v2, ...): choose another")
+        reg = api.register_best(name, model_name, alias, _storage(storage))
+        if as_json:
+            click.echo(json.dumps(reg))
+        else:
+            click.echo(f"registered {reg['model']} version {reg['version']} (alias {reg['alias']!r}) "
+                       f"from trial run {reg['run_id']}: models:/{reg['model']}@{reg['alias']}")
+        return
     out = api.best(name, _storage(storage))
     problem = out.pop("problem")
     if problem:
@@ -176,6 +256,29 @@ def best(name: str, storage: str | None, as_json: bool) -> None:
     click.echo(f"best of {name}: trial {out['trial']}, value {out['value']:.6g}, run {out['run_id'] or '-'}")
     for k, v in out["params"].items():
         click.echo(f"  {k} = {v!r}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The HTML file to write [default: NAME-report.html].")
+@click.option("--storage", help=STORAGE_HELP)
+def report(name: str, output: str | None, storage: str | None) -> None:
+    """Write sweep NAME's report: one self-contained HTML file (history, importances, parallel
+    coordinates, slices, learning curves, timeline, Pareto front) that opens offline."""
+    import shutil
+    import tempfile
+
+    from . import api
+
+    path = os.path.abspath(output or f"{name}-report.html")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise SpecError("command line", "-o", f"folder {folder} does not exist (create it, or write into an existing one)")
+    spec, _, st = api.stored(name, _storage(storage), [])
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".sweep-report-") as tmp:
+        built = api.report(st, spec, tmp)
+        shutil.move(str(built.html), path)
+    click.echo(f"wrote {path} ({os.path.getsize(path) // 1024} KB)")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ Plain dataclasses that pickle (they cross process and Ray boundaries) and import
 layer may use them, none depends on another layer to read them. Three families:
 - the work: `Task` (driver → backend → worker) and `TrialOutcome` (worker → backend → driver);
 - the **trial channel**, the one name for the trial↔driver link: a worker sends `Ready`,
-  `Report`, `ChildStarted`, `Checked` and `Finished`, and gets `RunTask`, `CheckTarget`,
-  `Decision` and `Stop`;
-- what a backend tells the driver (`BackendEvent`: `Reported`, `Done`, `Died`) and where a
+  `ViewOpened`, `Report`, `ChildStarted`, `Checked` and `Finished`, and gets `RunTask`,
+  `CheckTarget`, `Decision` and `Stop`;
+- what a backend tells the driver (`BackendEvent`: `Reported`, `Opened`, `Done`, `Died`) and where a
   slot runs (`SlotInfo`), and what a tracker is told when a trial ends (`TrialFinished`,
   `TrialRecord`).
 """
@@ -35,6 +35,19 @@ class Task:
     function: str | None = None  # module:callable, or
     argv: list[str] | None = None  # a command line
     origin_node: str | None = None  # Ray: the driver's node (a trial elsewhere ships its logs home)
+    views: list[ViewHook] = field(default_factory=list)  # what the worker opens first for the trackers
+
+
+@dataclass
+class ViewHook:
+    """A tracker's step at the start of a trial, run by the worker where the trial runs: `target`
+    ("module:function") is called as `target(number, **args)` and returns an `OpenedView` (runtime/
+    views.py): the environment the trial gets (MLflow: `MLFLOW_RUN_ID` of the trial's own run, so the
+    trial's `mlflow.start_run()` continues it) and a reference sent back to the tracker."""
+
+    tracker: str  # the tracker's name: its reference comes back under it
+    target: str
+    args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +82,15 @@ class ChildStarted:
 
     number: int
     pid: int
+
+
+@dataclass
+class ViewOpened:
+    """Sent before the trial's first report: what each tracker's `ViewHook` opened (its reference, or
+    None when the hook failed and the tracker must open the view itself)."""
+
+    number: int
+    refs: dict[str, str | None]
 
 
 @dataclass
@@ -128,7 +150,16 @@ class Died:
     error: str  # why, with the tail of the trial's stderr
 
 
-BackendEvent = Reported | Done | Died
+@dataclass
+class Opened:
+    """The trial's worker opened its views (`ViewOpened`)."""
+
+    slot: int
+    number: int
+    refs: dict[str, str | None]
+
+
+BackendEvent = Reported | Opened | Done | Died
 
 
 @dataclass
@@ -168,6 +199,7 @@ class TrialFinished:
     out_dir: str | None
     end_ms: int
     best: Best | None = None
+    values: list[float] | None = None  # the objectives' values of a complete trial, as the study has them
 
 
 @dataclass

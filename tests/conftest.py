@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import TESTS, free_port, start_mlflow_server, start_ray, stop_mlflow_server, stop_process_group
 
+# The report a sweep writes at its end (plots, ~2 s) is checked where it is the subject
+# (test_layout, test_report*); the suite's ~70 other sweeps skip it, as SWEEPER_REPORT=0 lets users do.
+os.environ.setdefault("SWEEPER_REPORT", "0")
+
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory):

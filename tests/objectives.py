@@ -105,7 +105,11 @@ def gpu_probe(cfg):
 
 
 def ray_curves(cfg):
-    """`curves`, plus where it ran: the devices it was given."""
+    """`curves`, plus where it ran: the devices it was given; it logs to MLflow itself first."""
+    import mlflow
+
+    with mlflow.start_run():  # the trial's own run, opened by its Ray actor
+        mlflow.log_metric("own_metric", float(cfg.x))
     devices = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     out = curves(cfg)
     return {**out, "gpu_seen": float(len(devices.split(",")) if devices else 0)}
@@ -132,3 +136,39 @@ def prunes(cfg):
     if cfg.how == "sweeper":
         raise sweeper.TrialPruned("the trial stops itself, the sweeper way")
     return {"loss": x}
+
+
+def logs_itself(cfg):
+    """Logs to MLflow itself, as MLflow's tutorials teach: its own start_run, metrics and an artifact."""
+    import mlflow
+
+    x = float(cfg.x)
+    with mlflow.start_run():
+        for step in range(3):
+            mlflow.log_metric("own_metric", x + step, step=step)
+        mlflow.log_text(f"x={x}\n", "own.txt")
+    return {"loss": (x - 1.0) ** 2}
+
+
+def leaves_run_open(cfg):
+    """Starts a run and never ends it: the next trial of this worker must still get a run of its own."""
+    import mlflow
+
+    mlflow.start_run()
+    mlflow.log_metric("own_metric", float(cfg.x))
+    return {"loss": float(cfg.x) ** 2}
+
+
+def logs_a_model(cfg):
+    """Logs a pyfunc model in its run (what `sweep best --register` registers)."""
+    import mlflow
+    import mlflow.pyfunc
+
+    class Const(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [0.0] * len(model_input)
+
+    x = float(cfg.x)
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(name="model", python_model=Const())
+    return {"loss": (x - 1.0) ** 2}

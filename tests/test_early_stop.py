@@ -67,7 +67,7 @@ def check(workdir, policy: str, rungs: set[int]) -> list[optuna.trial.FrozenTria
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("es").experiment_id], max_results=100)
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
-    assert parent.data.params["early_stop.type"] == policy
+    assert parent.data.tags["setting.early_stop.type"] == policy and parent.data.params == {}
     assert parent.data.tags["sweep.pruned"] == str(len(pruned))
     kids = {int(r.data.tags["trial.number"]): r for r in runs if "mlflow.parentRunId" in r.data.tags}
     for t in pruned:

@@ -33,7 +33,7 @@ def test_half_a_gpu_puts_two_trials_on_each_device_never_more(workdir):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("gpus").experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
-    assert parent.data.params["workers"] == "4"
+    assert parent.data.tags["setting.workers"] == "4"
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     by_number = {int(k.data.tags["trial.number"]): k for k in kids}
     for f in workdir.glob("gpu-*.txt"):

@@ -45,27 +45,36 @@ def runs_of(client, name):
 @pytest.mark.slow
 def test_layout_on_a_real_tracking_server(workdir, mlflow_server):
     write(workdir / "sweep.yaml", SWEEP.replace("URI", mlflow_server))
-    p = run_cli(["launch", "sweep.yaml"], workdir, check=True)
-    assert "best loss=" in p.stdout and f"open {mlflow_server}" in p.stdout
+    p = run_cli(["launch", "sweep.yaml"], workdir, check=True, env={"SWEEPER_REPORT": "1"})
+    assert "best loss=" in p.stdout and f"runs: {mlflow_server}/#/experiments/" in p.stdout
     client = mlflow.MlflowClient(tracking_uri=mlflow_server)
     parents, kids = runs_of(client, "layout")
     assert len(parents) == 1 and len(kids) == 8
     parent = parents[0]
     assert parent.info.run_name == "layout" and parent.info.status == "FINISHED"
-    tags, params = parent.data.tags, parent.data.params
+    tags = parent.data.tags
     assert tags["sweep.name"] == "layout" and tags["sweep.state"] == "FINISHED"
-    assert params["search.method"] == "tpe" and params["n_trials"] == "8" and params["workers"] == "2"
-    assert params["early_stop.type"] == "none" and params["space.lr"] == "tag(log, interval(1e-4, 1e-1))"
+    # the sweep's settings are tags: the runs table's param columns are the trials' own
+    assert parent.data.params == {}
+    assert tags["setting.search.method"] == "tpe" and tags["setting.n_trials"] == "8" and tags["setting.workers"] == "2"
+    assert tags["setting.early_stop.type"] == "none" and tags["setting.space.lr"] == "tag(log, interval(1e-4, 1e-1))"
     for key in ("python.version", "host", "version.optuna", "version.mlflow"):
         assert tags.get(key), key
+    assert tags["sweep.command"].endswith("launch sweep.yaml")
 
     study = optuna.load_study(study_name="layout", storage="sqlite:///study.db")
     assert len(study.trials) == 8 and all(t.state.name == "COMPLETE" for t in study.trials)
+    assert study.metric_names == ["loss"]  # optuna-dashboard labels the objective
     by_number = {int(k.data.tags["trial.number"]): k for k in kids}
     assert sorted(by_number) == list(range(8))
     for t in study.trials:
         k = by_number[t.number]
         assert k.info.run_name == f"trial-{t.number}" and k.info.status == "FINISHED"
+        # true times: the run spans the trial as the study records it
+        run_s = (k.info.end_time - k.info.start_time) / 1000
+        true_s = (t.datetime_complete - t.datetime_start).total_seconds()
+        assert run_s > 0 and abs(run_s - true_s) < 1.0, (t.number, run_s, true_s)
+        assert k.info.end_time <= parent.info.end_time
         assert k.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert k.data.tags["trial.state"] == "COMPLETE" and k.data.tags["trial.last_step"] == ""
         assert k.data.tags["worker.gpus"] == "" and int(k.data.tags["worker.pid"]) > 0 and k.data.tags["worker.host"]
@@ -77,6 +86,15 @@ def test_layout_on_a_real_tracking_server(workdir, mlflow_server):
         assert "training x=" in open(out).read()
 
     best = study.best_trial
+    best_run = by_number[best.number].info.run_id
+    assert [k.info.run_id for k in kids if k.data.tags.get("trial.best") == "true"] == [best_run]
+    note = tags["mlflow.note.content"]  # the parent's description: the answer first
+    assert f"/runs/{best_run})" in note and f"trial-{best.number}" in note and "minimize `loss`" in note
+    assert f"| x | {best.params['x']:.6g} |" in note and "**8** of 8 trials finished" in note
+    # every complete trial's objective on the parent, on the best line's steps
+    per_trial = sorted(client.get_metric_history(parent.info.run_id, "trial_loss"), key=lambda m: m.step)
+    assert sorted(m.value for m in per_trial) == sorted(t.value for t in study.trials)
+    assert [m.step for m in per_trial] == list(range(1, 9))
     assert math.isclose(parent.data.metrics["best_loss"], best.value)
     assert parent.data.tags["best.trial"] == str(best.number)
     assert math.isclose(float(parent.data.tags["best.x"]), best.params["x"])
@@ -84,7 +102,15 @@ def test_layout_on_a_real_tracking_server(workdir, mlflow_server):
     assert [m.step for m in hist] == list(range(1, 9))
     assert all(b.value <= a.value for a, b in zip(hist, hist[1:], strict=False))
     arts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"sweep.yaml", "best_config.yaml"} <= arts
+    assert {"sweep.yaml", "best_config.yaml", "environment", "report"} <= arts
+    # the report, with previews MLflow shows, and what drives the objective as parent metrics
+    report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert "report/report.html" in report and any(a.endswith(".png") for a in report)
+    importances = {k: v for k, v in parent.data.metrics.items() if k.startswith("importance.")}
+    assert set(importances) == {"importance.x", "importance.y", "importance.lr"}
+    assert math.isclose(sum(importances.values()), 1.0, rel_tol=1e-6)
+    frozen = open(client.download_artifacts(parent.info.run_id, "environment/requirements.txt", str(workdir))).read()
+    assert f"optuna=={optuna.__version__}" in frozen.splitlines() and "mlflow==" in frozen
     best_cfg = yaml.safe_load(open(client.download_artifacts(parent.info.run_id, "best_config.yaml", str(workdir))))
     assert best_cfg["x"] == best.params["x"] and best_cfg["epochs"] == 3
     stored = yaml.safe_load(open(client.download_artifacts(parent.info.run_id, "sweep.yaml", str(workdir))))
@@ -100,7 +126,10 @@ def test_embedded_defaults_need_no_setup(workdir):
     write(workdir / "sweep.yaml", text.replace("n_trials: 8", "n_trials: 4"))
     p = run_cli(["launch", "sweep.yaml"], workdir, check=True)
     assert (workdir / ".sweeps" / "sweeps.db").exists() and (workdir / "mlflow.db").exists()
-    assert f"mlflow ui --backend-store-uri sqlite:///{workdir}/mlflow.db" in p.stdout
+    # the parent run's page in the model-training view, and a command that works in a fresh shell
+    parents, _ = runs_of(mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db"), "layout")
+    assert f"/runs/{parents[0].info.run_id}?workflowType=machine_learning" in p.stdout
+    assert re.search(r"once MLflow's UI runs: /\S+/bin/sweep ui layout\n", p.stdout)
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     parents, kids = runs_of(client, "layout")
     assert len(parents) == 1 and len(kids) == 4

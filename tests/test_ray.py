@@ -47,10 +47,11 @@ def test_sweep_on_a_joined_ray_cluster_with_gpus_and_pruning(workdir, ray_cluste
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("onray").experiment_id], max_results=100)
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
-    assert parent.data.params["backend"] == "ray" and parent.data.params["workers"] == "2"
+    assert parent.data.tags["setting.backend"] == "ray" and parent.data.tags["setting.workers"] == "2"
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(kids) == 16
+    assert len(kids) == 16 and len(runs) == 17  # each trial's own mlflow.start_run() continued its trial run
     assert all(k.data.tags.get("ray.node_id") for k in kids)
+    assert all("own_metric" in k.data.metrics for k in kids)
     assert {k.data.tags["worker.gpus"] for k in kids} <= {"0", "1"}
     complete = [k for k in kids if k.data.tags["trial.state"] == "COMPLETE"]
     assert complete and all(k.data.metrics["gpu_seen"] == 1.0 for k in complete)

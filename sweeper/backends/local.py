@@ -27,6 +27,7 @@ from ..messages import (
     Died,
     Done,
     Finished,
+    Opened,
     Ready,
     Report,
     Reported,
@@ -34,6 +35,7 @@ from ..messages import (
     SlotInfo,
     Stop,
     Task,
+    ViewOpened,
 )
 from ..runtime.logs import tail
 from .base import Backend
@@ -153,6 +155,8 @@ class LocalBackend(Backend):
                     w.ready = True
                 elif isinstance(msg, Report):
                     events.append(Reported(w.slot, msg.number, msg.step, msg.metrics))
+                elif isinstance(msg, ViewOpened):
+                    events.append(Opened(w.slot, msg.number, msg.refs))
                 elif isinstance(msg, ChildStarted):
                     w.child_pid = msg.pid
                 elif isinstance(msg, Finished):

@@ -18,7 +18,18 @@ from typing import Any
 
 from ..config.spec import SweepSpec
 from ..errors import SpecError, SweepError
-from ..messages import BackendEvent, ChildStarted, Died, Done, Reported, SlotInfo, Task, TrialOutcome
+from ..messages import (
+    BackendEvent,
+    ChildStarted,
+    Died,
+    Done,
+    Opened,
+    Reported,
+    SlotInfo,
+    Task,
+    TrialOutcome,
+    ViewOpened,
+)
 from ..runtime.logs import tail
 from .base import Backend
 
@@ -54,8 +65,11 @@ class _QueueLink:
     def __init__(self, slot: int, reports: Any, decisions: Any) -> None:
         self.slot, self.reports, self.decisions = slot, reports, decisions
 
-    def send(self, msg: ChildStarted) -> None:
-        return None  # a command's process group is the actor's to kill: nothing to tell the driver
+    def send(self, msg: ChildStarted | ViewOpened) -> None:
+        # a command's process group is the actor's to kill: nothing to tell the driver about it.
+        # Views ride the reports' queue (step None), so they reach the driver before any report
+        if isinstance(msg, ViewOpened):
+            self.reports.put((self.slot, msg.number, None, msg.refs))
 
     def report(self, number: int, step: int, metrics: dict[str, float], wait: bool) -> bool:
         self.reports.put((self.slot, number, step, metrics))
@@ -240,7 +254,7 @@ class RayBackend(Backend):
         n = self.reports.qsize()
         if n:
             for slot, number, step, metrics in self.reports.get_nowait_batch(n):
-                events.append(Reported(slot, number, step, metrics))
+                events.append(Opened(slot, number, metrics) if step is None else Reported(slot, number, step, metrics))
         refs = {ref: slot for slot, (ref, _, _) in self.pending.items()}
         if not refs:
             time.sleep(min(timeout, 0.05))

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ..backends.base import Backend
 from ..config.spec import SweepSpec
-from ..messages import COMPLETE, FAIL, PRUNED, Best, Died, Done, Reported, TrialFinished, TrialOutcome
+from ..messages import COMPLETE, FAIL, PRUNED, Best, Died, Done, Opened, Reported, TrialFinished, TrialOutcome
 from ..search import grid
 from ..state import attrs, coordination
 from ..state.store import counts
@@ -30,6 +30,7 @@ WAIT_S = 0.2  # longest the loop waits for a backend event before its other chor
 ORPHAN_CHECK_S = 1.0  # how often leases are read: an agent that joins or dies is seen within this
 JOIN_WAIT_S = 60.0  # the longest a joining driver waits for the others to acknowledge its lease
 INTERRUPT_GRACE_S = 5.0  # how long an interrupted sweep waits for its killed trials to report
+VIEW_OPEN_S = 60.0  # the most a worker may take to open a trial's views before trial.timeout counts on
 
 
 class ProgressView(Protocol):
@@ -39,10 +40,18 @@ class ProgressView(Protocol):
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
 
+    def trial_reported(self, number: int, step: int, value: float | None) -> None: ...
+
     def trial_finished(self, number: int, state: str, value: float | None, best: float | None,
                        best_number: int | None, error: str | None = None) -> None: ...
 
+    def counts(self, complete: int, pruned: int, failed: int) -> None:
+        """The driver's totals (a retried crash is not a failure), after each trial's end."""
+
     def tick(self, running: int) -> None: ...
+
+    def closing(self, what: str) -> None:
+        """What the sweep waits for once its trials are done (workers stopping, MLflow writes)."""
 
     def stop(self) -> None: ...
 
@@ -56,7 +65,16 @@ class Silent:
     def trial_started(self, *args: Any) -> None:
         pass
 
+    def trial_reported(self, *args: Any) -> None:
+        pass
+
     def trial_finished(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def counts(self, *args: Any) -> None:
+        pass
+
+    def closing(self, what: str) -> None:
         pass
 
     def tick(self, running: int) -> None:
@@ -206,6 +224,7 @@ class Driver:
         free = list(range(self.backend.n))
         too_many_failures = False
         self.progress.start(target, self.finished, self.failed, self.best_value, self.best_number)
+        self.tracker.prepare()
         while True:
             if self.stop_requested:
                 return self._interrupt()
@@ -222,6 +241,7 @@ class Driver:
                 if slot is not None:
                     free.append(slot)
                     free.sort()
+                    self.progress.counts(self.complete, self.pruned, self.failed)
             self._check_deadlines()
             self.tracker.poll()
             if self.lease is not None:
@@ -256,25 +276,33 @@ class Driver:
             return False
         params = {**{k: trial.params[k] for k in self.dists}, **self.fixed}
         ordered = {k: params[k] for k in self.spec.params}
-        task = self.tasks.build(number, ordered, root)
-        now = self.clock()
-        timeout = self.spec.trial.timeout
-        self.running[slot] = Running(trial, number, ordered, slot, now + timeout if timeout else None, root, attempt)
         info = self.backend.slot_info(slot)
         tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}
         if retry_of is not None:
             tags["trial.retry_of"] = str(retry_of)
+        task = self.tasks.build(number, ordered, root, views=self.tracker.trial_hooks(number, tags))
+        now = self.clock()
+        timeout = self.spec.trial.timeout
+        # trial.timeout bounds the trial's own code: a worker opening the trial's views first (its
+        # first MLflow import, seconds) restarts the clock when it is done (`Opened`)
+        deadline = now + timeout + (VIEW_OPEN_S if task.views else 0.0) if timeout else None
+        self.running[slot] = Running(trial, number, ordered, slot, deadline, root, attempt)
         self.tracker.trial_started(number, ordered, tags)
         self.backend.submit(slot, task)
         self.progress.trial_started(number, ordered)
         return True
 
-    def _handle(self, ev: Reported | Done | Died) -> int | None:
+    def _handle(self, ev: Reported | Opened | Done | Died) -> int | None:
         r = self.running.get(ev.slot)
         if r is None or r.number != ev.number:
             return None
         if isinstance(ev, Reported):
             self._on_report(r, ev)
+            return None
+        if isinstance(ev, Opened):
+            if r.deadline is not None and self.spec.trial.timeout:
+                r.deadline = self.clock() + self.spec.trial.timeout
+            self.tracker.trial_opened(r.number, ev.refs)
             return None
         del self.running[ev.slot]
         if isinstance(ev, Done):
@@ -298,6 +326,7 @@ class Driver:
         if self.pruner is not None:
             self.backend.reply(ev.slot, prune)
         self.tracker.trial_reported(r.number, ev.step, ev.metrics)
+        self.progress.trial_reported(r.number, ev.step, value if value is not None and math.isfinite(value) else None)
 
     def _on_done(self, r: Running, outcome: TrialOutcome) -> None:
         from optuna.trial import TrialState
@@ -338,7 +367,7 @@ class Driver:
         assert self.best_values is not None and self.best_number is not None
         best = Best(number=self.best_number, values=list(self.best_values), params=dict(r.params) if improved else {},
                     config_yaml=outcome.config_yaml if improved else None, improved=improved, n_finished=self.finished)
-        self._finished(r, COMPLETE, "FINISHED", metrics, tags, best)
+        self._finished(r, COMPLETE, "FINISHED", metrics, tags, best, values)
         self.progress.trial_finished(r.number, COMPLETE, values[0], self.best_value, self.best_number)
 
     def _fail(self, r: Running, error: str, interrupted: bool = False, metrics: dict[str, float] | None = None) -> None:
@@ -365,14 +394,15 @@ class Driver:
         self.progress.trial_finished(r.number, FAIL, None, self.best_value, self.best_number, error=error)
 
     def _finished(self, r: Running, state: str, status: str, metrics: dict[str, float],
-                  extra: dict[str, str] | None = None, best: Best | None = None) -> None:
+                  extra: dict[str, str] | None = None, best: Best | None = None,
+                  values: list[float] | None = None) -> None:
         tags = {"trial.state": state, "trial.last_step": "" if r.last_step is None else str(r.last_step), **(extra or {})}
         # the returned metrics land at the last reported step; values already logged there are not repeated
         metrics = {k: v for k, v in metrics.items() if r.last_metrics.get(k) != v}
         self.tracker.trial_finished(TrialFinished(
             number=r.number, state=state, status=status, params=r.params, metrics=metrics,
             step=r.last_step if r.last_step is not None else 0, tags=tags, out_dir=self.tasks.out_dir(r.number),
-            end_ms=int(time.time() * 1000), best=best))
+            end_ms=int(time.time() * 1000), best=best, values=values))
 
     def _check_deadlines(self) -> None:
         now = self.clock()

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..config.spec import SweepSpec
-from ..messages import Task
+from ..messages import Task, ViewHook
 from ..runtime.trial_config import format_value
 
 ARGS = "${args}"
@@ -47,7 +47,7 @@ class TaskBuilder:
     def out_dir(self, number: int) -> str:
         return os.path.join(self.spec.sweep_dir, "trials", str(number))
 
-    def build(self, number: int, params: dict[str, Any], root: int) -> Task:
+    def build(self, number: int, params: dict[str, Any], root: int, views: list[ViewHook] | None = None) -> Task:
         spec = self.spec
         env = {"SWEEPER_SWEEP": spec.name, "SWEEPER_TRIAL": str(number),
                "SWEEPER_CHECKPOINT_DIR": os.path.join(self.checkpoint_root, f"trial-{root}")}
@@ -56,4 +56,5 @@ class TaskBuilder:
             workdir=spec.workdir, wait_decision=self.wait_decision,
             config_path=os.path.join(spec.base_dir, spec.trial.config) if spec.trial.config else None,
             function=spec.trial.function, argv=self.argv(params) if self.argv_template is not None else None,
+            views=list(views or []),
         )

@@ -88,6 +88,7 @@ def run_function(link: Link, task: Task) -> TrialOutcome:
     assert task.function is not None
     state: dict[str, Any] = {"last_step": None, "last_metrics": {}, "pruned": False}
     out = TrialOutcome(state=COMPLETE)
+    before = {k: os.environ.get(k) for k in task.env}  # the worker's own values come back after the trial
     os.environ.update(task.env)
     reporting._set_channel(_FunctionChannel(link, task, state))
     try:
@@ -108,7 +109,10 @@ def run_function(link: Link, task: Task) -> TrialOutcome:
                     out.error = f"{type(e).__name__}: {e}".strip()
     finally:
         reporting._set_channel(None)
-        for k in task.env:
-            os.environ.pop(k, None)
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     out.last_step = state["last_step"]
     return out

@@ -9,6 +9,7 @@ socketpair, over which the trial channel's messages (`messages.py`) travel.
 
 from __future__ import annotations
 
+import dataclasses
 import faulthandler
 import os
 import signal
@@ -28,11 +29,13 @@ from ..messages import (
     Stop,
     Task,
     TrialOutcome,
+    ViewOpened,
 )
 from .command_trial import run_command
 from .function_trial import check_function, run_function
 from .link import Link
 from .process import die_with_parent
+from .views import Views
 
 
 class SocketLink:
@@ -57,7 +60,15 @@ class SocketLink:
 
 def run_task(link: Link, task: Task) -> TrialOutcome:
     os.makedirs(task.out_dir, exist_ok=True)
-    return run_command(link, task) if task.argv else run_function(link, task)
+    views = Views(task)
+    if task.views:
+        views.open()
+        link.send(ViewOpened(task.number, views.refs))
+        task = dataclasses.replace(task, env={**task.env, **views.env})
+    try:
+        return run_command(link, task) if task.argv else run_function(link, task)
+    finally:
+        views.close()
 
 
 def serve(conn: Connection) -> None:

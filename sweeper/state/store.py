@@ -97,8 +97,9 @@ def exists(storage: Any, name: str) -> bool:
 
 
 def create(storage: Any, name: str, directions: list[str], sampler: Any, pruner: Any,
-           user_attrs: dict[str, Any]) -> Any:
-    """A new study holding the sweep's definition and bookkeeping (`user_attrs`).
+           user_attrs: dict[str, Any], metric_names: list[str] | None = None) -> Any:
+    """A new study holding the sweep's definition and bookkeeping (`user_attrs`), its objectives
+    named (`metric_names`: optuna-dashboard and Optuna's plots label them).
 
     Raises SweepError if another process created a study of that name first (two launches at once).
     """
@@ -112,6 +113,12 @@ def create(storage: Any, name: str, directions: list[str], sampler: Any, pruner:
                          f"continue it with `sweep resume {name}` or `sweep agent {name}`") from None
     for k, v in user_attrs.items():
         study.set_user_attr(k, v)
+    if metric_names:
+        import warnings
+
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, and what the dashboard reads
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(metric_names))
     return study
 
 

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 from ..config.spec import SweepSpec
-from ..messages import TrialFinished, TrialRecord
+from ..messages import TrialFinished, TrialRecord, ViewHook
 
 log = logging.getLogger("sweeper.tracking")
 
@@ -44,9 +44,21 @@ class Tracker(ABC):
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
         """The sweep (re)starts with these flat settings."""
 
+    def prepare(self) -> None:  # noqa: B027 - optional: a tracker that needs nothing before trials
+        """Called once before the first trial is placed: may wait (bounded) until the view can take
+        trials, so that `trial_hook` can hand out what trials need (MLflow: the store, the parent run)."""
+
+    def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
+        """What the trial's worker should open before the trial's code runs (the trial's own view,
+        its environment). Each hook's reference comes back through `trial_opened`."""
+        return []
+
+    def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:  # noqa: B027 - trackers with hooks
+        """The worker ran trial `number`'s hooks: the reference of each, by tracker name (None: it failed)."""
+
     @abstractmethod
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
-        """Trial `number` was placed (tags: where it runs, what it retries)."""
+        """Trial `number` was placed (tags: where it runs, what it retries). Called after `trial_hook`."""
 
     @abstractmethod
     def trial_reported(self, number: int, step: int, metrics: dict[str, float]) -> None:
@@ -62,6 +74,10 @@ class Tracker(ABC):
 
     def poll(self) -> None:  # noqa: B027 - optional: most trackers have nothing to do between events
         """Called on every turn of the driver's loop: a chance to persist state, without blocking."""
+
+    def sweep_report(self, files: list[str], metrics: dict[str, float]) -> None:  # noqa: B027 - optional
+        """The sweep's report (an HTML page, PNG previews) and its figures (parameter importances),
+        made when the sweep ends or is synced: before `sweep_finished`."""
 
     @abstractmethod
     def sweep_finished(self, state: str | None, tags: dict[str, str]) -> None:
@@ -106,6 +122,22 @@ class Trackers(Tracker):
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
         self._each("sweep_started", settings, resumed)
 
+    def prepare(self) -> None:
+        self._each("prepare")
+
+    def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
+        hooks: list[ViewHook] = []
+        for t in self.trackers:
+            try:
+                hooks += t.trial_hooks(number, tags)
+            except Exception as e:  # no hook: the tracker opens the trial's view itself
+                self._errors += 1
+                log.warning("tracker %s failed in trial_hooks: %s", t.name, " ".join(str(e).split())[:300])
+        return hooks
+
+    def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:
+        self._each("trial_opened", number, refs)
+
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
         self._each("trial_started", number, params, tags)
 
@@ -120,6 +152,9 @@ class Trackers(Tracker):
 
     def poll(self) -> None:
         self._each("poll")
+
+    def sweep_report(self, files: list[str], metrics: dict[str, float]) -> None:
+        self._each("sweep_report", files, metrics)
 
     def sweep_finished(self, state: str | None, tags: dict[str, str]) -> None:
         self._each("sweep_finished", state, tags)

@@ -26,12 +26,14 @@ from sweeper.messages import (
     BackendEvent,
     Died,
     Done,
+    Opened,
     Reported,
     SlotInfo,
     Task,
     TrialFinished,
     TrialOutcome,
     TrialRecord,
+    ViewHook,
 )
 from sweeper.tracking.base import Tracker
 
@@ -70,6 +72,7 @@ class Script:
     duration: float = 0.0  # fake-clock seconds from submit to its end (needs the backend's clock)
     on_kill: TrialOutcome | None = None  # a kill ends it with this outcome (it made it) instead of Died
     ignore_kill: bool = False  # a kill is recorded, but the trial goes on (a hung process)
+    open_s: float = 0.0  # fake-clock seconds its worker takes to open the task's views (an MLflow import)
 
 
 #: a trial's script from its Task: a Script, a TrialOutcome, a bare number (the first metric), or None (hang)
@@ -91,6 +94,7 @@ class _Slot:
     script: Script
     started: float
     reports: deque[tuple[int, dict[str, float]]]
+    opened: bool = False  # its views' Opened event was sent
     awaiting: bool = False  # a Reported is out and the trial waits for `reply`
     pruned: bool = False
     last_step: int | None = None
@@ -225,6 +229,12 @@ class FakeBackend(Backend):
                 continue
             if s.awaiting:
                 continue
+            if s.task.views and not s.opened:  # a worker opens the trial's views before anything else
+                if self.clock is not None and self.clock.now() < s.started + s.script.open_s:
+                    continue
+                s.opened = True
+                s.started = self.clock.now() if self.clock is not None else s.started  # its code starts now
+                events.append(Opened(slot, n, {h.tracker: f"{h.tracker}-ref-{n}" for h in s.task.views}))
             while s.reports:
                 step, metrics = s.reports.popleft()
                 s.last_step = step
@@ -277,6 +287,7 @@ class RecordingTracker(Tracker):
     def __init__(self, spec: Any = None, memo: Any = None, uid: str = "") -> None:
         super().__init__(spec, memo if memo is not None else DictMemo(), uid)
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.hooks = False  # hand out a ViewHook per trial
 
     def of(self, method: str) -> list[tuple[Any, ...]]:
         return [args for m, args in self.calls if m == method]
@@ -290,6 +301,16 @@ class RecordingTracker(Tracker):
 
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
         self.calls.append(("sweep_started", (settings, resumed)))
+
+    def prepare(self) -> None:
+        self.calls.append(("prepare", ()))
+
+    def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
+        self.calls.append(("trial_hooks", (number, dict(tags))))
+        return [ViewHook(self.name, "views_mod:open_view", {"number": number})] if self.hooks else []
+
+    def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:
+        self.calls.append(("trial_opened", (number, dict(refs))))
 
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
         self.calls.append(("trial_started", (number, dict(params), dict(tags))))

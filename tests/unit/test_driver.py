@@ -368,7 +368,8 @@ def test_the_tracker_hears_each_trial_and_where_the_best_stands(
     assert r.run().state == "FINISHED"
     trials = r.trials()
     # per trial, in order: started, reported twice, finished
-    assert r.tracker.methods() == ["trial_started", "trial_reported", "trial_reported", "trial_finished"] * 5
+    assert r.tracker.methods() == ["prepare"] + ["trial_hooks", "trial_started", "trial_reported", "trial_reported",
+                                                 "trial_finished"] * 5
     for (number, params, tags), t in zip(r.tracker.of("trial_started"), trials, strict=True):
         assert number == t.number and params == t.params
         assert (tags["worker.host"], tags["worker.pid"], tags["worker.slot"]) == ("fakehost", "1000", "0")
@@ -418,3 +419,39 @@ def test_after_a_peer_driver_leaves_the_budget_still_counts_the_trials_it_ran(tm
     assert r.run().state == "FINISHED"
     assert [t.state for t in r.trials()].count(TrialState.COMPLETE) == 6
     assert len(r.backend.submitted) == 4
+
+
+def test_a_trackers_view_hooks_travel_with_the_task_and_their_refs_come_back_before_reports(tmp_path: Path) -> None:
+    def script(task: Any) -> Script:
+        return Script(outcome=complete(float(task.params["x"])), reports=[(1, {"loss": 1.0})])
+
+    r = rig(tmp_path, script, n_trials=3)
+    r.tracker.hooks = True
+    assert r.run().state == "FINISHED"
+    for _, task in r.backend.submitted:
+        assert [(h.tracker, h.target, h.args) for h in task.views] == [
+            ("recording", "views_mod:open_view", {"number": task.number})]
+    # the hook is asked before the trial starts, with the tags its run gets; its ref comes back first
+    per_trial = ["trial_hooks", "trial_started", "trial_opened", "trial_reported", "trial_finished"]
+    assert r.tracker.methods() == ["prepare"] + per_trial * 3
+    assert r.tracker.of("trial_opened") == [(n, {"recording": f"recording-ref-{n}"}) for n in range(3)]
+    number, tags = r.tracker.of("trial_hooks")[0]
+    assert number == 0 and tags["worker.host"] == "fakehost"
+
+
+def test_trial_timeout_counts_from_when_the_worker_opened_the_views(tmp_path: Path) -> None:
+    """Opening a trial's MLflow run (the worker's first MLflow import) is not the trial's time."""
+    r = rig(tmp_path, lambda t: Script(outcome=complete(0.5), duration=4.0, open_s=5.0), n_trials=2,
+            trial={"function": "mod:fn", "timeout": 4.5})
+    r.tracker.hooks = True
+    assert r.run().state == "FINISHED"
+    assert r.backend.kills == [] and all(t.state == TrialState.COMPLETE for t in r.trials())
+
+
+def test_a_worker_that_never_opens_the_views_is_killed_after_the_grace_and_the_timeout(tmp_path: Path) -> None:
+    r = rig(tmp_path, lambda t: Script(outcome=complete(0.5), open_s=1e9), n_trials=1, max_failures=5,
+            trial={"function": "mod:fn", "timeout": 2.0, "retries": 0})
+    r.tracker.hooks = True
+    r.run()
+    assert [(n, why) for _, n, why in r.backend.kills] == [(0, "timed out after 2 s (trial.timeout)")]
+    assert r.clock.now() - 1000.0 >= driver_loop.VIEW_OPEN_S + 2.0

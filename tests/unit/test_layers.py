@@ -156,8 +156,18 @@ def test_only_the_cli_imports_the_cli() -> None:
 
 def test_only_the_cli_and_the_package_import_the_api() -> None:
     importers = {f for f, _, t in IMPORTS if under(t, ("api",))}
-    assert importers <= {"sweeper/cli.py", "sweeper/__init__.py"}
+    assert importers <= {"sweeper/cli.py", "sweeper/__init__.py", "sweeper/query.py", "sweeper/ui_server.py"}
     assert "sweeper/cli.py" in importers  # the rule is about something real
+    # the API's siblings (what the CLI reads out of a sweep, and `sweep ui`) are the CLI's alone
+    assert {f for f, _, t in IMPORTS if under(t, ("query", "ui_server"))} == {"sweeper/cli.py"}
+
+
+def test_the_report_draws_from_a_study_alone() -> None:
+    """viz/ takes an Optuna study and names; it knows no other part of sweeper, and only the API
+    (a sweep's end, `sweep report`, `sweep sync`) calls it."""
+    assert [f"{f}:{line} imports {t}" for f, line, t in IMPORTS
+            if f.startswith("sweeper/viz/") and not under(t, ("viz",))] == []
+    assert {f for f, _, t in IMPORTS if under(t, ("viz",)) and not f.startswith("sweeper/viz/")} == {"sweeper/api.py"}
 
 
 def test_the_cli_starts_without_heavy_imports() -> None:

@@ -111,8 +111,10 @@ def test_a_new_tracker_plugs_into_the_driver_next_to_another(tmp_path: Path) -> 
             recorded.append((method, args[0].number))
         elif method.startswith("trial_"):
             recorded.append((method, args[0]))
-        elif method != "poll":
+        elif method not in ("poll", "prepare"):
             recorded.append((method, None))
+    # the optional calls (prepare, trial_hooks) a jsonl file has no use for
+    recorded = [r for r in recorded if r[0] != "trial_hooks"]
     assert [(e["event"], e.get("number")) for e in lines(jsonl.path)] == recorded
     # the tracker's own state went to the study, under its own name
     assert study.user_attrs[attrs.TRACKER_PREFIX + "jsonl.file"] == str(jsonl.path)

@@ -19,6 +19,7 @@ from fakes import FakeClock, make_spec
 from sweeper.tracking.mlflow import writer as writer_mod
 from sweeper.tracking.mlflow.ops import (
     BestSoFar,
+    RunOpened,
     SweepEnded,
     SweepStarted,
     SweepTags,
@@ -27,6 +28,8 @@ from sweeper.tracking.mlflow.ops import (
     TrialStarted,
 )
 from sweeper.tracking.mlflow.writer import Writer
+
+OPENED = [("experiment", "exp-1"), ("parent", "parent-1")]  # the writer's first answers
 
 
 class M(NamedTuple):  # what writer.metric builds (mlflow.entities.Metric, without importing MLflow)
@@ -51,6 +54,10 @@ class FakeLayout:
 
     def __init__(self, outage_on: str | None = None, failed_pings: int = 0) -> None:
         self.parent_id = "parent-1"
+        self.experiment_id = "exp-1"
+        self.resumed = False
+        self.starts: dict[int, int] = {}  # trial -> the start time its run was created with
+        self.notes: list[str] = []
         self.runs: dict[int, str] = {}
         self.calls: list[tuple[Any, ...]] = []  # the calls that succeeded
         self.attempts: list[str] = []  # every call's name, failed ones too
@@ -76,8 +83,22 @@ class FakeLayout:
             raise Down("still down")
         self.down = False
 
-    def sweep_started(self, settings: dict[str, Any]) -> None:
+    def sweep_started(self, settings: dict[str, Any], command: str) -> None:
         self._call("sweep_started", settings)
+
+    def describe(self, markdown: str) -> None:
+        self._call("describe")
+        self.notes.append(markdown)
+
+    def mark_best(self, number: int, previous_run: str | None) -> None:
+        self._call("mark_best", number, previous_run)
+
+    def log_report(self, files: list[str], metrics: list[Any]) -> None:
+        self._call("log_report", list(files), list(metrics))
+
+    def adopt(self, number: int, run_id: str) -> None:
+        self._call("adopt", number, run_id)
+        self.runs[number] = run_id
 
     def sweep_tags(self, tags: dict[str, str]) -> None:
         self._call("sweep_tags", tags)
@@ -92,8 +113,9 @@ class FakeLayout:
     def sweep_finished(self, state: str | None) -> None:
         self._call("sweep_finished", state)
 
-    def trial_started(self, number: int, tags: dict[str, str]) -> str:
+    def trial_started(self, number: int, tags: dict[str, str], start_ms: int) -> str:
         self._call("trial_started", number, tags)
+        self.starts[number] = start_ms
         self.runs[number] = f"run-{number}"
         return self.runs[number]
 
@@ -134,8 +156,9 @@ class Rig:
         return out
 
 
-def started(number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> Any:
-    return TrialStarted(number, params, tags or {})
+def started(number: int, params: dict[str, Any], tags: dict[str, str] | None = None, ts: int = 1,
+            hooked: bool = False) -> Any:
+    return TrialStarted(number, params, tags or {}, ts, hooked)
 
 
 def metrics(number: int, step: int, values: dict[str, float], ts: int = 1) -> Any:
@@ -143,10 +166,10 @@ def metrics(number: int, step: int, values: dict[str, float], ts: int = 1) -> An
 
 
 def best(step: int, value: float, improved_params: dict[str, Any] | None, ts: int = 1,
-         cfg: str | None = None) -> Any:
+         cfg: str | None = None, number: int = -1, trial_value: float | None = None, best_number: int = -1) -> Any:
     tags = None if improved_params is None else {**{f"best.{k}": str(v) for k, v in improved_params.items()},
                                                  "best.loss": repr(value)}
-    return BestSoFar(step, value, tags, cfg, improved_params, ts)
+    return BestSoFar(step, value, tags, cfg, improved_params, ts, number, trial_value, best_number)
 
 
 # --- batching -----------------------------------------------------------------------------------
@@ -155,7 +178,7 @@ def test_a_trials_params_go_out_with_its_first_metrics(
     r = Rig(tmp_path, monkeypatch, FakeLayout())
     answers = r.run(started(0, {"x": 0.5, "opt": "adam"}, {"worker.host": "h"}),
                     metrics(0, 1, {"loss": 0.3}, ts=111), metrics(0, 2, {"loss": 0.2, "acc": 0.9}, ts=222))
-    assert answers == [("parent", "parent-1")]  # no errors: none reported
+    assert answers == [*OPENED]  # no errors: none reported
     assert r.opened == [(r.spec, "http://mlflow:5000", "exp", None, "uid-1", True)]
     assert r.layout.calls == [
         ("trial_started", 0, {"worker.host": "h"}),
@@ -179,7 +202,7 @@ def test_the_end_of_a_trial_that_never_started_is_ignored(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = Rig(tmp_path, monkeypatch, FakeLayout())
     answers = r.run(TrialEnded(7, "FINISHED", {}, 0, {}, None, 1))
-    assert r.layout.calls == [] and answers == [("parent", "parent-1")]
+    assert r.layout.calls == [] and answers == [*OPENED]
 
 
 def test_best_updates_of_one_drain_coalesce_into_one_parent_call(
@@ -197,10 +220,11 @@ def test_best_updates_of_one_drain_coalesce_into_one_parent_call(
 def test_sweep_finished_flushes_the_parent_before_closing_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = Rig(tmp_path, monkeypatch, FakeLayout())
-    r.run(SweepStarted({"n_trials": 5}), best(1, 0.5, {"x": 0.5}, cfg="x: 0.5\n"),
-          SweepTags({"sweep.complete": "1"}), SweepEnded("FINISHED"))
-    assert [c[0] for c in r.layout.calls] == ["sweep_started", "sweep_tags", "parent_update", "upload_best",
-                                              "sweep_finished"]
+    r.run(SweepStarted({"n_trials": 5}, "sweep launch s.yaml"), best(1, 0.5, {"x": 0.5}, cfg="x: 0.5\n"),
+          SweepTags({"sweep.complete": "1"}), SweepEnded("FINISHED", {"complete": 1}))
+    # a new best is marked and described at once; the parent's history and config at the end of the drain
+    assert [c[0] for c in r.layout.calls] == ["sweep_started", "mark_best", "describe", "sweep_tags",
+                                              "parent_update", "upload_best", "describe", "sweep_finished"]
     assert r.layout.named("sweep_finished") == [("FINISHED",)]
 
 
@@ -219,7 +243,7 @@ def test_after_a_failed_write_ops_are_dropped_and_counted_until_a_probe_succeeds
     assert r.layout.pings == 2
     assert r.layout.calls == [("trial_started", 0, {}), ("trial_started", 1, {}),
                               ("log", "run-1", [M("loss", 0.4, 1, 1)], [P("x", "0.2")])]
-    assert answers == [("parent", "parent-1"), ("errors", 2)]
+    assert answers == [*OPENED, ("errors", 2)]
 
 
 def test_while_down_mlflow_is_probed_every_probe_s_not_on_every_drain(
@@ -238,7 +262,7 @@ def test_while_down_mlflow_is_probed_every_probe_s_not_on_every_drain(
         return r.results.get(timeout=30)
 
     try:
-        assert r.results.get(timeout=30) == ("parent", "parent-1")
+        assert [r.results.get(timeout=30), r.results.get(timeout=30)] == [*OPENED]
         assert drain(started(0, {"x": 0.1})) == ("errors", 1)  # MLflow goes down
         clock.advance(writer_mod.PROBE_S - 1)
         assert drain(started(1, {"x": 0.2}), best(1, 0.5, {"x": 0.2})) == ("errors", 3)  # dropped, not probed
@@ -261,15 +285,16 @@ def test_ops_batched_before_a_failure_are_dropped_with_it(
     # the parent update batched before the failure, and trial 1 queued after it, never reach the layout
     assert r.layout.calls == [("trial_started", 0, {})]
     assert r.layout.attempts == ["trial_started", "log"]
-    assert answers == [("parent", "parent-1"), ("errors", 2)]
+    assert answers == [*OPENED, ("errors", 2)]
 
 
 def test_while_down_no_write_is_attempted_before_a_probe(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="log"))
     answers = r.run(started(0, {"x": 0.1}), best(1, 0.5, {"x": 0.1}), metrics(0, 1, {"loss": 0.5}))
-    assert r.layout.attempts == ["trial_started", "log"]  # nothing after the failure, until a probe
-    assert answers == [("parent", "parent-1"), ("errors", 1)]
+    # a new best is marked and described as it comes; nothing after the failure, until a probe
+    assert r.layout.attempts == ["trial_started", "mark_best", "describe", "log"]
+    assert answers == [*OPENED, ("errors", 1)]
 
 
 # --- the stop, and a layout that cannot open ----------------------------------------------------
@@ -277,7 +302,7 @@ def test_the_final_none_stops_the_loop(tmp_path: Path, monkeypatch: pytest.Monke
     r = Rig(tmp_path, monkeypatch, FakeLayout())
     answers = r.run(started(0, {"x": 0.1}))  # returns: the loop ended on None
     assert r.q.empty()
-    assert answers == [("parent", "parent-1")]
+    assert answers == [*OPENED]
     assert r.layout.named("trial_started") == [(0, {})]
 
 
@@ -293,3 +318,59 @@ def test_a_layout_that_cannot_open_drains_the_queue_and_reports_why(
     assert r.q.empty()
     assert answers == [("parent_error", "cannot reach postgresql://sweeper:***@db/mlflow (timeout)"),
                        ("errors", 1)]
+
+
+# --- runs a trial's worker opens, true start times ----------------------------------------------
+def test_a_run_the_worker_opened_is_adopted_and_never_created_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.run(started(0, {"x": 0.5}, {"worker.host": "h"}, ts=100, hooked=True), RunOpened(0, "worker-run-0"),
+          metrics(0, 1, {"loss": 0.3}, ts=150), TrialEnded(0, "FINISHED", {}, 1, {}, None, 200))
+    assert r.layout.named("trial_started") == []
+    assert r.layout.named("adopt") == [(0, "worker-run-0")]
+    assert r.layout.named("log") == [("worker-run-0", [M("loss", 0.3, 150, 1)], [P("x", "0.5")])]
+    assert r.layout.named("trial_finished") == [("worker-run-0", "FINISHED", [], [], {}, 200)]
+
+
+def test_when_the_worker_could_not_open_the_run_the_writer_creates_it_from_the_trials_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.run(started(0, {"x": 0.5}, ts=100, hooked=True), RunOpened(0, None),
+          # a trial that died before its worker said anything: its run is created at its end
+          started(1, {"x": 0.6}, ts=120, hooked=True), TrialEnded(1, "FAILED", {}, 0, {}, None, 300),
+          # metrics before the worker's answer (it never came): the run is created for them
+          started(2, {"x": 0.7}, ts=130, hooked=True), metrics(2, 1, {"loss": 1.0}, ts=140))
+    assert r.layout.named("trial_started") == [(0, {}), (1, {}), (2, {})]
+    assert r.layout.starts == {0: 100, 1: 120, 2: 130}  # each run starts when its trial was placed
+    assert r.layout.named("trial_finished") == [("run-1", "FAILED", [], [P("x", "0.6")], {}, 300)]
+    # params wait for the run: trial 0's go out after the drain, trial 2's with its metrics
+    assert ("run-0", [], [P("x", "0.5")]) in r.layout.named("log")
+    assert ("run-2", [M("loss", 1.0, 140, 1)], [P("x", "0.7")]) in r.layout.named("log")
+
+
+def test_params_of_a_trial_whose_run_is_being_opened_wait_for_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.run(started(0, {"x": 0.5}, hooked=True))  # the drain ends before the worker's answer
+    assert r.layout.calls == []
+
+
+# --- the parent as the sweep's summary ----------------------------------------------------------
+def test_the_best_tag_moves_and_the_description_follows_the_best(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.run(started(0, {"x": 0.5}), started(1, {"x": 0.2}), started(2, {"x": 0.9}),
+          best(1, 0.5, {"x": 0.5}, number=0, trial_value=0.5, best_number=0, ts=10),
+          best(2, 0.2, {"x": 0.2}, number=1, trial_value=0.2, best_number=1, ts=20),
+          best(3, 0.2, None, number=2, trial_value=0.9, best_number=1, ts=30),
+          SweepEnded("FINISHED", {"complete": 3, "pruned": 0, "failed": 0}))
+    assert r.layout.named("mark_best") == [(0, None), (1, "run-0")]
+    # every complete trial's value on the parent, on the best line's steps
+    (update, final) = r.layout.named("parent_update")[0], r.layout.named("parent_update")[-1]
+    assert [m for m in update[0] if m.key == "trial_loss"] == [M("trial_loss", 0.5, 10, 1), M("trial_loss", 0.2, 20, 2),
+                                                               M("trial_loss", 0.9, 30, 3)]
+    assert final == update
+    first, second, last = r.layout.notes
+    assert "[trial-0](#/experiments/exp-1/runs/run-0)" in first and "| x | 0.5 |" in first
+    assert "[trial-1](#/experiments/exp-1/runs/run-1)" in second and "Best loss = 0.2**" in second
+    assert "**3** of 5 trials finished (3 complete) · sweep **FINISHED**" in last and "run-1" in last

@@ -1,9 +1,15 @@
 """The MLflow run layout: one experiment per sweep, a parent run, a nested child run per trial.
 
-The parent carries the sweep's settings as params, versions and git as tags, `sweep.yaml`, the
-`best_<metric>` history (step: trials finished), `best.*` tags and `best_config.yaml`. A child run
-`trial-N` carries the trial's params, its reported metrics at their steps, `trial.*` tags, its
-stdout/stderr, and ends FINISHED, FAILED or KILLED. Only the writer process calls this.
+The parent is the sweep's summary: its description (summary.py) names the best value and params
+and links the best trial's run; it carries `best_<metric>` (step: trials finished) and every
+complete trial's `trial_<metric>` on the same steps, `best.*` tags, `best_config.yaml`, the
+report under `report/`, and what reproduces the sweep: `sweep.yaml` (resolved), the command line,
+versions and git as tags, `environment/requirements.txt`. The sweep's settings are tags under
+`setting.`, not params, so the runs table's param columns are the trials' own. A child run
+`trial-N` spans the trial's true start and end and carries its params, its reported metrics at
+their steps, `trial.*` tags (`trial.best=true` on the best), its stdout/stderr, and ends FINISHED,
+FAILED or KILLED. Only the writer process calls this (and a trial's worker creates its own run:
+trial_run.py).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from ...config.spec import SweepSpec
 from ...files import place_new_file
 from ...redact import mask
 from .lookup import quiet_mlflow
-from .meta import git, versions
+from .meta import git, requirements, versions
+from .summary import NOTE_TAG, BestTrial
 
 PARAM_MAX = 6000
 TAG_MAX = 5000
@@ -106,11 +113,48 @@ class RunLayout:
         self.client.get_experiment(self.experiment_id)
 
     # --- the parent run ------------------------------------------------------------------------
-    def sweep_started(self, settings: dict[str, Any]) -> None:
+    def sweep_started(self, settings: dict[str, Any], command: str) -> None:
+        tags = {f"setting.{k}": v for k, v in settings.items() if v is not None}
+        tags["sweep.command"] = command  # the latest (re)start
         if not self.resumed:
-            tags = {**versions(), **git(self.spec.workdir), "sweep.file": self.spec.source}
-            self.client.log_batch(self.parent_id, params=param_list(settings), tags=tag_list(tags))
+            tags.update({**versions(), **git(self.spec.workdir), "sweep.file": self.spec.source})
+            self.client.log_text(self.parent_id, requirements(), "environment/requirements.txt")
+        self.client.log_batch(self.parent_id, tags=tag_list(tags))
         self.client.log_text(self.parent_id, self.spec.resolved_yaml, "sweep.yaml")
+
+    def stored_best(self) -> BestTrial | None:
+        """On resume: the best so far, as the parent's `best.*` tags recorded it, with its run."""
+        tags = self.client.get_run(self.parent_id).data.tags
+        metric_tag = f"best.{self.spec.metrics[0]}"
+        if "best.trial" not in tags or metric_tag not in tags:
+            return None
+        number = int(tags["best.trial"])
+        params = {k[5:]: tags[k] for k in tags if k.startswith("best.") and k not in ("best.trial", metric_tag)}
+        ordered = {n: params[n] for n in self.spec.params if n in params}
+        found = self.client.search_runs([self.experiment_id], filter_string=(
+            f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.`trial.number` = '{number}'"), max_results=5)
+        run_id = next((r.info.run_id for r in found if r.info.status == "FINISHED"), None)
+        return BestTrial(number, float(tags[metric_tag]), ordered, run_id)
+
+    def describe(self, markdown: str) -> None:
+        self.client.set_tag(self.parent_id, NOTE_TAG, markdown)
+
+    def log_report(self, files: list[str], metrics: list[Any]) -> None:
+        for path in files:
+            self.client.log_artifact(self.parent_id, path, "report")
+        if metrics:
+            self.client.log_batch(self.parent_id, metrics=metrics)
+
+    def mark_best(self, number: int, previous_run: str | None) -> None:
+        """`trial.best=true` on the best trial's run only (`previous_run`: the run that had it)."""
+        run_id = self.runs.get(number)
+        if previous_run is not None and previous_run != run_id:
+            try:
+                self.client.delete_tag(previous_run, "trial.best")
+            except Exception:  # never tagged (its tag write was dropped): nothing to remove
+                pass
+        if run_id is not None:
+            self.client.set_tag(run_id, "trial.best", "true")
 
     def sweep_tags(self, tags: dict[str, str]) -> None:
         self.client.log_batch(self.parent_id, tags=tag_list(tags))
@@ -130,12 +174,17 @@ class RunLayout:
         self.client.set_terminated(self.parent_id, status=status)
 
     # --- child runs ----------------------------------------------------------------------------
-    def trial_started(self, number: int, tags: dict[str, str]) -> str:
+    def trial_started(self, number: int, tags: dict[str, str], start_ms: int) -> str:
         all_tags = {"mlflow.parentRunId": self.parent_id, "trial.number": str(number), "trial.state": "RUNNING",
                     "sweep.name": self.spec.name, **tags}
-        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=all_tags)
+        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=all_tags,
+                                     start_time=start_ms)
         self.runs[number] = run.info.run_id
         return run.info.run_id
+
+    def adopt(self, number: int, run_id: str) -> None:
+        """The run trial `number`'s worker created (trial_run.py)."""
+        self.runs[number] = run_id
 
     def log(self, number: int, metrics: list[Any] | None = None, params: list[Any] | None = None,
             tags: dict[str, str] | None = None) -> None:

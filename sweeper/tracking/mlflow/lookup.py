@@ -45,3 +45,89 @@ def child_run_id(uri: str, parent_run_id: str, number: int) -> str | None:
                               max_results=10)
     finished = [r for r in runs if r.info.status == "FINISHED"] or runs
     return finished[0].info.run_id if finished else None
+
+
+def store_missing(uri: str) -> str | None:
+    """Why the local store `uri` cannot hold runs (its file is absent), else None: asking MLflow
+    about an absent SQLite store would create an empty one."""
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):].split("?", 1)[0]
+        if path and path != ":memory:" and not os.path.exists(path):
+            return f"no MLflow store at {mask(uri)}"
+    return None
+
+
+def child_run_ids(uri: str, parent_run_id: str) -> dict[int, str]:
+    """Every trial's child run under the sweep's parent run, trial number -> run id, in one search
+    (paged) of the experiment; a finished run wins where a trial has several."""
+    quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    best: dict[int, tuple[bool, int, str]] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                                  max_results=1000, page_token=token)
+        for r in page:
+            number = r.data.tags.get("trial.number")
+            if number is None or not number.lstrip("-").isdigit():
+                continue
+            key = (r.info.status == "FINISHED", r.info.start_time or 0, r.info.run_id)
+            if int(number) not in best or key > best[int(number)]:
+                best[int(number)] = key
+        token = page.token
+        if not token:
+            break
+    return {n: k[2] for n, k in best.items()}
+
+
+def experiment_of(uri: str, run_id: str) -> str:
+    """The experiment id that run `run_id` belongs to."""
+    quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    return str(MlflowClient(tracking_uri=uri).get_run(run_id).info.experiment_id)
+
+
+UI_PORT = 5000  # `sweep ui`'s default port
+
+
+def sweep_command() -> str:
+    """`sweep` as a fresh shell runs it: its full path when it lies beside this Python (a venv
+    that may not be on PATH), else the bare name."""
+    import shlex
+    import sys
+
+    exe = os.path.join(os.path.dirname(sys.executable), "sweep")
+    return shlex.quote(exe) if os.access(exe, os.X_OK) else "sweep"
+
+
+def run_url(base_url: str, experiment_id: str, run_id: str) -> str:
+    """The page of one run in MLflow's UI at `base_url`, in its model-training view.
+
+    MLflow 3's UI (a hash router) shows GenAI pages unless the route's query says
+    `workflowType=machine_learning` (or the browser remembers that choice); the query belongs
+    after the `#/...` route, where the router reads it."""
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
+def unreachable(uri: str, timeout: float = 3.0) -> str | None:
+    """Why the MLflow server at the http(s) `uri` cannot answer (nothing listens, no such host),
+    found with one TCP connection and no MLflow import; None if it may answer (or `uri` is not a
+    server, or a proxy stands between: then only MLflow itself can tell)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if any(os.environ.get(v) for v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")):
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return None
+    except (OSError, ValueError) as e:
+        return getattr(e, "strerror", None) or str(e) or type(e).__name__

@@ -28,3 +28,15 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
+
+
+def requirements() -> str:
+    """The installed distributions as `name==version` lines (what `pip freeze` lists, without running pip)."""
+    from importlib.metadata import distributions
+
+    seen = {}
+    for d in distributions():
+        name = d.metadata["Name"]
+        if name and name.lower() not in seen:
+            seen[name.lower()] = f"{name}=={d.version}"
+    return "\n".join(sorted(seen.values(), key=str.lower)) + "\n"

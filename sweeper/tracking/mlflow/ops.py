@@ -11,6 +11,7 @@ from ...messages import TrialRecord
 @dataclass
 class SweepStarted:
     settings: dict[str, Any]
+    command: str  # the command line that started (or resumed) the sweep
 
 
 @dataclass
@@ -23,6 +24,16 @@ class TrialStarted:
     number: int
     params: dict[str, Any]
     tags: dict[str, str]
+    ts: int  # when the trial was placed: the run's start if the writer has to create it
+    hooked: bool = False  # the trial's worker opens the run: wait for RunOpened before creating one
+
+
+@dataclass
+class RunOpened:
+    """The run the trial's worker created (None: it could not, the writer creates it)."""
+
+    number: int
+    run_id: str | None
 
 
 @dataclass
@@ -46,14 +57,18 @@ class TrialEnded:
 
 @dataclass
 class BestSoFar:
-    """A point of the best-value history; `tags` (and the config) only when the best changed."""
+    """A complete trial: its objective and the best-value history; `tags`, `params` and the config
+    only when this trial is the new best."""
 
-    step: int
-    value: float
+    step: int  # trials finished so far
+    value: float  # the best value
     tags: dict[str, str] | None
     config_yaml: str | None
     params: dict[str, Any] | None
     ts: int
+    number: int = -1  # the trial that just completed
+    trial_value: float | None = None  # its objective value
+    best_number: int = -1
 
 
 @dataclass
@@ -64,6 +79,16 @@ class Sync:
 @dataclass
 class SweepEnded:
     state: str | None
+    counts: dict[str, int] | None = None  # complete / pruned / failed, for the parent's description
 
 
-Op = SweepStarted | SweepTags | TrialStarted | TrialMetrics | TrialEnded | BestSoFar | Sync | SweepEnded
+@dataclass
+class SweepReport:
+    """The sweep's report: files logged under `report/` of the parent, metrics on the parent."""
+
+    files: list[str]
+    metrics: dict[str, float]
+
+
+Op = (SweepStarted | SweepTags | TrialStarted | RunOpened | TrialMetrics | TrialEnded | BestSoFar | Sync | SweepEnded
+      | SweepReport)

@@ -9,15 +9,29 @@ run id once it has one, an error if MLflow could not be reached, and how many wr
 from __future__ import annotations
 
 import queue
+import shlex
 import time
 from typing import Any
 
 from ...config.spec import SweepSpec
-from ...messages import COMPLETE, TrialFinished, TrialRecord
+from ...messages import COMPLETE, TrialFinished, TrialRecord, ViewHook
+from ...redact import mask
 from ...runtime.process import start_without_main
 from ..base import Memo, Tracker
-from .lookup import tracking_uri, ui_hint
-from .ops import BestSoFar, SweepEnded, SweepStarted, SweepTags, Sync, TrialEnded, TrialMetrics, TrialStarted
+from .lookup import UI_PORT, run_url, sweep_command, tracking_uri, ui_hint
+from .ops import (
+    BestSoFar,
+    RunOpened,
+    SweepEnded,
+    SweepReport,
+    SweepStarted,
+    SweepTags,
+    Sync,
+    TrialEnded,
+    TrialMetrics,
+    TrialStarted,
+)
+from .trial_run import TARGET as OPEN_RUN
 
 PARENT_KEY = "parent_run_id"
 
@@ -39,7 +53,9 @@ class MlflowTracker(Tracker):
         self._q: Any = ctx.Queue()
         self._results: Any = ctx.Queue()
         self._parent: str | None = None
+        self._experiment_id: str | None = None
         self._parent_error: str | None = None
+        self._hooked: set[int] = set()  # trials whose worker opens their run
         self._errors = 0
         from .writer import serve
 
@@ -49,16 +65,38 @@ class MlflowTracker(Tracker):
 
     # --- Tracker -------------------------------------------------------------------------------
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
+        import sys
+
         # `resumed` is not needed here: the writer knows a resume by the parent run it finds
-        self._q.put(SweepStarted(settings))
+        self._q.put(SweepStarted(settings, shlex.join(sys.argv)))
+
+    def prepare(self) -> None:
+        """Trials that log to MLflow themselves need the store and the parent run before they start."""
+        self.wait_parent(self.parent_wait_s)
+        self._save_parent()
+
+    def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
+        if self._parent is None or self._experiment_id is None:
+            return []  # MLflow is not there (yet): the writer creates the run when it can
+        self._hooked.add(number)
+        run_tags = {"trial.number": str(number), "trial.state": "RUNNING", "sweep.name": self.spec.name, **tags}
+        return [ViewHook(self.name, OPEN_RUN, {"uri": self.uri, "experiment_id": self._experiment_id,
+                                               "parent_run_id": self._parent, "run_name": f"trial-{number}",
+                                               "tags": run_tags, "start_ms": int(time.time() * 1000)})]
+
+    def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:
+        if number in self._hooked:
+            self._hooked.discard(number)
+            self._q.put(RunOpened(number, refs.get(self.name)))
 
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
-        self._q.put(TrialStarted(number, params, tags))
+        self._q.put(TrialStarted(number, params, tags, int(time.time() * 1000), hooked=number in self._hooked))
 
     def trial_reported(self, number: int, step: int, metrics: dict[str, float]) -> None:
         self._q.put(TrialMetrics(number, step, metrics, int(time.time() * 1000)))
 
     def trial_finished(self, trial: TrialFinished) -> None:
+        self._hooked.discard(trial.number)  # a trial that died before its worker opened the run
         self._q.put(TrialEnded(trial.number, trial.status, trial.metrics, trial.step, trial.tags, trial.out_dir,
                                trial.end_ms))
         b = trial.best
@@ -69,8 +107,9 @@ class MlflowTracker(Tracker):
             tags = {f"best.{k}": str(v) for k, v in b.params.items()}
             tags["best.trial"] = str(b.number)
             tags[f"best.{self.spec.metrics[0]}"] = repr(b.values[0])
+        value = trial.values[0] if trial.values else None
         self._q.put(BestSoFar(b.n_finished, b.values[0], tags, b.config_yaml, b.params if b.improved else None,
-                              trial.end_ms))
+                              trial.end_ms, number=trial.number, trial_value=value, best_number=b.number))
 
     def sync(self, records: list[TrialRecord]) -> None:
         self._q.put(Sync(records))
@@ -80,12 +119,16 @@ class MlflowTracker(Tracker):
             self._drain_results()
             self._save_parent()
 
+    def sweep_report(self, files: list[str], metrics: dict[str, float]) -> None:
+        """The sweep's report (HTML, images) and its figures (parameter importances) on the parent."""
+        self._q.put(SweepReport(files, metrics))
+
     def sweep_finished(self, state: str | None, tags: dict[str, str]) -> None:
         self.wait_parent(self.parent_wait_s)
         self._save_parent()
         if tags:
             self._q.put(SweepTags(tags))
-        self._close(state)
+        self._close(state, {k.removeprefix("sweep."): int(v) for k, v in tags.items() if v.isdigit()})
 
     @property
     def problems(self) -> list[str]:
@@ -98,7 +141,13 @@ class MlflowTracker(Tracker):
         return self._errors
 
     def where(self) -> str:
-        return f"runs: {ui_hint(self.uri)}  (experiment {self.experiment!r})"
+        """The parent run's page in MLflow's model-training view, and how to open it."""
+        if self._parent is None or self._experiment_id is None:
+            return f"runs: {ui_hint(self.uri)}  (experiment {self.experiment!r})"
+        if self.uri.startswith(("http://", "https://")):
+            return f"runs: {mask(run_url(self.uri, self._experiment_id, self._parent))}"
+        url = run_url(f"http://127.0.0.1:{UI_PORT}", self._experiment_id, self._parent)
+        return f"runs: {url}\n      once MLflow's UI runs: {sweep_command()} ui {shlex.quote(self.spec.name)}"
 
     def reference(self) -> str | None:
         return self.parent_run_id
@@ -126,6 +175,8 @@ class MlflowTracker(Tracker):
             block = False
             if kind == "parent":
                 self._parent = value
+            elif kind == "experiment":
+                self._experiment_id = value
             elif kind == "parent_error":
                 self._parent_error = value
             elif kind == "errors":
@@ -140,9 +191,9 @@ class MlflowTracker(Tracker):
             self._drain_results(block=True, timeout=0.2)
         return self._parent
 
-    def _close(self, state: str | None, timeout: float = 300.0) -> None:
+    def _close(self, state: str | None, counts: dict[str, int] | None = None, timeout: float = 300.0) -> None:
         """Set the parent's final state (None: leave it) and wait for every queued write."""
-        self._q.put(SweepEnded(state))
+        self._q.put(SweepEnded(state, counts))
         self._q.put(None)
         deadline = time.monotonic() + timeout
         while self._proc.is_alive() and time.monotonic() < deadline:

@@ -22,7 +22,9 @@ from .layout import RunLayout, metric, param_list, params_yaml
 from .ops import (
     BestSoFar,
     Op,
+    RunOpened,
     SweepEnded,
+    SweepReport,
     SweepStarted,
     SweepTags,
     Sync,
@@ -30,6 +32,7 @@ from .ops import (
     TrialMetrics,
     TrialStarted,
 )
+from .summary import BestTrial, note
 from .sync import sync
 
 log = logging.getLogger("sweeper.tracking")
@@ -54,10 +57,14 @@ class Writer:
         self.parent_run_id, self.uid, self.reopen = parent_run_id, uid, reopen
         self._q, self._results = q, results
         self._pending_params: dict[int, list[Any]] = {}  # sent with the trial's first metrics
+        self._awaiting: dict[int, TrialStarted] = {}  # trials whose worker is opening their run
+        self.best: BestTrial | None = None
+        self.finished = 0
         self._errors = 0
         self._down_since: float | None = None
         self._last_probe = 0.0
         self.best_metric = f"best_{spec.metrics[0]}"
+        self.trial_metric = f"trial_{spec.metrics[0]}"
 
     def loop(self) -> None:
         try:
@@ -69,7 +76,13 @@ class Writer:
                 pass
             self._results.put(("errors", self._errors))
             return
+        self._results.put(("experiment", self.layout.experiment_id))
         self._results.put(("parent", self.layout.parent_id))
+        if self.layout.resumed:
+            try:
+                self.best = self.layout.stored_best()
+            except Exception:  # the description is rebuilt with the next best
+                self.best = None
         best_cfg: str | None = None
         last_cfg_upload = 0.0
         while True:
@@ -92,15 +105,24 @@ class Writer:
                 try:
                     if isinstance(op, BestSoFar):
                         parent_metrics.append(metric(self.best_metric, op.value, op.ts, op.step))
+                        if op.trial_value is not None:
+                            parent_metrics.append(metric(self.trial_metric, op.trial_value, op.ts, op.step))
                         parent_tags.update(op.tags or {})
+                        self.finished = max(self.finished, op.step)
                         if op.tags is not None:
                             best_cfg = op.config_yaml or params_yaml(op.params or {})
+                            self._new_best(op)
                     elif isinstance(op, SweepEnded):
                         self.layout.parent_update(parent_metrics, parent_tags)
                         parent_metrics, parent_tags = [], {}
                         if best_cfg is not None:
                             self.layout.upload_best(best_cfg)
                             best_cfg = None
+                        if op.state is not None:
+                            counts = {k: v for k, v in (op.counts or {}).items() if v}
+                            finished = sum(counts.get(k, 0) for k in ("complete", "pruned", "failed"))
+                            self.layout.describe(note(self.spec, self.layout.experiment_id, self.best,
+                                                      max(finished, self.finished), counts, op.state))
                         self.layout.sweep_finished(op.state)
                     else:
                         self.apply(op)
@@ -150,20 +172,46 @@ class Writer:
         self._down_since = None
         return True
 
+    def _new_best(self, op: BestSoFar) -> None:
+        """Move `trial.best` to the new best's run and rewrite the parent's description."""
+        previous = self.best
+        run_id = self.layout.runs.get(op.best_number)
+        self.best = BestTrial(op.best_number, op.value, dict(op.params or {}), run_id)
+        self.layout.mark_best(op.best_number, previous.run_id if previous else None)
+        self.layout.describe(note(self.spec, self.layout.experiment_id, self.best, op.step))
+
+    def _ensure_run(self, number: int) -> None:
+        """A trial whose worker did not (yet) send its run: the writer creates it, from when it was placed."""
+        started = self._awaiting.pop(number, None)
+        if started is not None:
+            self.layout.trial_started(number, started.tags, started.ts)
+
     # --- operations, as queued by MlflowTracker ------------------------------------------------
     def apply(self, op: Op) -> None:
         layout = self.layout
         if isinstance(op, SweepStarted):
-            layout.sweep_started(op.settings)
+            layout.sweep_started(op.settings, op.command)
         elif isinstance(op, SweepTags):
             layout.sweep_tags(op.tags)
         elif isinstance(op, TrialStarted):
-            layout.trial_started(op.number, op.tags)
+            if op.hooked:
+                self._awaiting[op.number] = op
+            else:
+                layout.trial_started(op.number, op.tags, op.ts)
             self._pending_params[op.number] = param_list(op.params)
+        elif isinstance(op, RunOpened):
+            if op.run_id is not None and self._awaiting.pop(op.number, None) is not None:
+                layout.adopt(op.number, op.run_id)
+            else:
+                self._ensure_run(op.number)
         elif isinstance(op, TrialMetrics):
+            self._ensure_run(op.number)
             params = self._pending_params.pop(op.number, [])
             layout.log(op.number, metrics=[metric(k, v, op.ts, op.step) for k, v in op.metrics.items()], params=params)
+        elif isinstance(op, SweepReport):
+            layout.log_report(op.files, [metric(k, v, int(time.time() * 1000), 0) for k, v in op.metrics.items()])
         elif isinstance(op, TrialEnded):
+            self._ensure_run(op.number)
             if op.number not in layout.runs:
                 return
             params = self._pending_params.pop(op.number, [])
@@ -176,4 +224,5 @@ class Writer:
 
     def _flush_params(self) -> None:
         for number in list(self._pending_params):
-            self.layout.log(number, params=self._pending_params.pop(number))
+            if number in self.layout.runs:  # a trial whose run is being opened keeps its params until then
+                self.layout.log(number, params=self._pending_params.pop(number))
