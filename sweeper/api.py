@@ -3,7 +3,7 @@
 Each call wires one flow together: spec → study → backend + trackers → driver. Pass `echo`
 (e.g. `print`) to hear what the CLI says, and `progress` for a live view; by default both are
 silent (warnings of the MLflow writer and of Optuna still go through `logging`). Failures are exceptions (`sweeper.errors`): `SpecError` for bad input, `SweepFailed` and
-`Interrupted` for a sweep that ended badly. The CLI is a thin layer over this module.
+`Interrupted` for a sweep that ended badly, `StorageFault` when the study's storage failed under it. The CLI is a thin layer over this module.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from .config.load import from_config, resume_config
 from .config.schema import BUDGET_KEYS
 from .config.spec import SweepSpec
 from .driver.loop import ProgressView
-from .errors import Interrupted, SpecError, SweepError, SweepFailed
+from .errors import Interrupted, SpecError, StorageFault, SweepError, SweepFailed
 from .redact import mask
-from .state import attrs
+from .state import attrs, faults
 from .state import store as studies
 
 if TYPE_CHECKING:
@@ -218,7 +218,9 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     """Run `spec` to the end, or continue it (`resume`, when its study exists).
 
     `trackers`: extra `Tracker` classes (called as cls(spec, memo, uid)) beside MLflow.
-    Raises SweepFailed / Interrupted for a bad ending.
+    Raises SweepFailed / Interrupted for a bad ending, StorageFault when the study's storage fails
+    (disk full, read-only, unreachable, deleted): the running trials are killed, nothing more is
+    written to the study, and the error's line says what is kept and how to continue.
     """
     from .backends import Backend, make_backend
     from .driver import Driver
@@ -229,6 +231,9 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     backend: Backend | None = None
     tracker: Trackers | None = None
     st: optuna.Study | None = None
+    driver: Driver | None = None
+    watch: faults.Watch | None = None
+    fault: faults.Fault | None = None  # the storage failed under the sweep: one line, exit 3
     outcome_state = "FAILED"
     final_tags: dict[str, str] = {}
     try:
@@ -239,6 +244,9 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         backend = make_backend(spec)
         for warning in search.advice(spec):
             say(f"warning: {warning}")
+        from .tracking import WORKER_PRELOAD
+
+        backend.preload = WORKER_PRELOAD
         backend.start()
         for warning in backend.warnings:
             say(f"warning: {warning}")
@@ -247,6 +255,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
             if problem:
                 raise SpecError(spec.source, "trial.function", problem)
         storage = studies.open_storage(spec.storage, create_dirs=True)
+        watch = faults.Watch(spec.storage)
         this_hash = definition_hash(spec.definition)
         new = not resume or not studies.exists(storage, spec.name)  # `launch --resume` of a sweep not yet there
         if new:
@@ -272,6 +281,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         tracker = _trackers(spec, st, trackers)
         tracker.sweep_started(spec.settings(backend.n), resumed=not new)
         driver = Driver(spec, st, storage, backend, tracker, pruner, lease, progress)
+        driver.watch = watch
         if not new:
             interrupted = driver.reclaim_orphans()
             if interrupted:
@@ -287,23 +297,43 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         lease.release()
         final_tags = {"sweep.pruned": str(driver.pruned), "sweep.failed": str(driver.failed),
                       "sweep.complete": str(driver.complete)}
+    except Exception as e:
+        fault = None if isinstance(e, SweepError) else faults.classify(e, watch)
+        if fault is None:
+            raise
+        if driver is not None:
+            driver.abandon(fault.reason)
+        if tracker is not None:  # its view is closed below, without another word to the study
+            for t in tracker.trackers:
+                t.memo = _Unwritten(t.memo)
     finally:
+        stopping = None
         try:
             if backend is not None:
-                if progress is not None:
-                    progress.closing("stopping workers…")
-                backend.shutdown()
+                # workers exit while the view is written: an exiting worker that imported MLflow
+                # spends about a second in MLflow's exit handlers
+                import threading
+
+                stopping = threading.Thread(target=backend.shutdown, name="sweeper-stop-workers")
+                stopping.start()
             if tracker is not None:
-                if st is not None and outcome_state != "KILLED" and os.environ.get(REPORT_ENV, "1") != "0":
+                if st is not None and outcome_state != "KILLED" and fault is None and os.environ.get(REPORT_ENV, "1") != "0":
                     if progress is not None:
                         progress.closing("writing the report…")
                     _report_to(tracker, spec, st, say)
                 if progress is not None:
                     progress.closing("writing MLflow…")
                 tracker.sweep_finished(outcome_state, final_tags)
+            if stopping is not None:
+                if progress is not None:
+                    progress.closing("stopping workers…")
+                stopping.join()
         finally:
             if progress is not None:
                 progress.stop()
+    if fault is not None:
+        raise StorageFault(faults.message(fault, spec.storage, spec.name, _finished(fault, st, driver),
+                                          exists=st is not None or resume))
     for problem in tracker.problems:
         say(f"warning: {problem}")
     b = studies.best_trial(st)
@@ -326,6 +356,34 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     if outcome.state == "FAILED":
         raise SweepFailed(f"sweep {spec.name!r} {outcome.message}")
     return result
+
+
+class _Unwritten:
+    """A tracker's memo once the study's storage failed: reads still answer, writes are dropped
+    (MLflow finds its parent run again by the sweep's uid tag)."""
+
+    def __init__(self, memo: Any) -> None:
+        self.memo = memo
+
+    def get(self, key: str) -> Any:
+        try:
+            return self.memo.get(key)
+        except Exception:
+            return None
+
+    def set(self, key: str, value: Any) -> None:
+        return None
+
+
+def _finished(fault: faults.Fault, st: optuna.Study | None, driver: Driver | None) -> int | None:
+    """How many finished trials the study holds after `fault`: read back if it still answers
+    (a server that is gone is not waited for), else the driver's count, else unknown."""
+    if st is not None and fault.kind != faults.UNREACHABLE:
+        try:
+            return studies.counts(st.get_trials(deepcopy=False)).finished
+        except Exception:
+            pass
+    return driver.finished if driver is not None else None
 
 
 REPORT_ENV = "SWEEPER_REPORT"  # "0": no report at the end of a sweep (many tiny sweeps, CI)

@@ -33,3 +33,10 @@ class Interrupted(SweepError):
     """Ctrl-C or SIGTERM stopped the sweep; 130 is the shell's convention for SIGINT."""
 
     exit_code = 130
+
+
+class StorageFault(SweepError):
+    """The study's storage failed under the sweep (disk full, read-only, unreachable, deleted): the
+    line says where, what is kept, and how to continue; 3 tells it from a failed sweep (1) or bad input (2)."""
+
+    exit_code = 3

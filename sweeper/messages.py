@@ -36,6 +36,8 @@ class Task:
     argv: list[str] | None = None  # a command line
     origin_node: str | None = None  # Ray: the driver's node (a trial elsewhere ships its logs home)
     views: list[ViewHook] = field(default_factory=list)  # what the worker opens first for the trackers
+    # trial.log_limit: bytes of stdout.txt / stderr.txt kept per stream (head + tail, runtime/logs.py); None: all
+    log_limit: int | None = None
 
 
 @dataclass

@@ -172,3 +172,15 @@ def logs_a_model(cfg):
     with mlflow.start_run():
         mlflow.pyfunc.log_model(name="model", python_model=Const())
     return {"loss": (x - 1.0) ** 2}
+
+
+def gated(cfg):
+    """Trials 0-3 run at once; 4 and 5 wait for the file `down` (the test stopped MLflow), later
+    ones for `back` (MLflow answers again): a handshake with the test, not a race against sleeps."""
+    number = sweeper.trial_number()
+    gate = None if number < 4 else "down" if number < 6 else "back"
+    while gate is not None and not os.path.exists(gate):
+        time.sleep(0.05)
+    for step in range(3):
+        sweeper.report(step=step, loss=float(cfg.x) + 1.0 / (step + 1))
+    return {"loss": float(cfg.x)}

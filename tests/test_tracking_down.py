@@ -27,9 +27,9 @@ def test_tracking_server_back_mid_sweep_is_caught_up_without_help(workdir, tmp_p
 name: back
 objective: {{metric: loss}}
 params: {{x: "interval(-5.0, 5.0)"}}
-trial: {{function: objectives:slow}}
+trial: {{function: objectives:gated}}
 search: {{method: random}}
-n_trials: 24
+n_trials: 10
 workers: 2
 seed: 3
 tracking: {{uri: "{url}"}}
@@ -37,19 +37,21 @@ tracking: {{uri: "{url}"}}
     db = workdir / ".sweeps" / "sweeps.db"
     proc = start_cli(["launch", "sweep.yaml"], workdir)
     try:
-        wait_for(lambda: count(db, "COMPLETE") >= 3, "3 COMPLETE trials before MLflow goes down", proc=proc)
+        # trials 0-3 run with MLflow up; 4 and 5 wait for `down`, the rest for `back` (objectives.gated)
+        wait_for(lambda: count(db, "COMPLETE") >= 4, "4 COMPLETE trials before MLflow goes down", proc=proc)
         stop_mlflow_server(server)
-        # down until a trial has ended while it was: that trial's writes failed and must be caught up
-        down_at = count(db, "COMPLETE")
-        wait_for(lambda: count(db, "COMPLETE") > down_at, "trial ending while MLflow is down", proc=proc)
-        server = start_mlflow_server(d, port)  # back while trials still run
-        assert proc.poll() is None, "the sweep ended before MLflow came back: make it longer"
+        (workdir / "down").touch()
+        # down until trials have ended while it was: their writes failed and must be caught up
+        wait_for(lambda: count(db, "COMPLETE") >= 6, "trials ending while MLflow is down", proc=proc)
+        server = start_mlflow_server(d, port)  # back while trials still wait
+        assert proc.poll() is None
+        (workdir / "back").touch()
         assert proc.wait(timeout=300) == 0
         client = mlflow.MlflowClient(tracking_uri=url)
         runs = client.search_runs([client.get_experiment_by_name("back").experiment_id], max_results=100)
         kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
         finished = sorted(int(k.data.tags["trial.number"]) for k in kids if k.info.status == "FINISHED")
-        assert finished == list(range(24)) and len(kids) == 24
+        assert finished == list(range(10)) and len(kids) == 10
         parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
         assert parent.data.tags["sweep.state"] == "FINISHED"
         study = optuna.load_study(study_name="back", storage=f"sqlite:///{db}")
@@ -58,9 +60,9 @@ tracking: {{uri: "{url}"}}
             assert abs(k.data.metrics["loss"] - by_number[int(k.data.tags["trial.number"])].value) < 1e-9
         # `sweep sync` by hand finds nothing left to do
         p = run_cli(["sync", "back"], workdir, check=True)
-        assert "synced 24 trials" in p.stdout
+        assert "synced 10 trials" in p.stdout
         again = client.search_runs([client.get_experiment_by_name("back").experiment_id], max_results=100)
-        assert len(again) == 25 and sum(r.info.status == "FINISHED" for r in again) == 25
+        assert len(again) == 11 and sum(r.info.status == "FINISHED" for r in again) == 11
     finally:
         if proc.poll() is None:
             proc.kill()

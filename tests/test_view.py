@@ -17,7 +17,7 @@ params:
   x: interval(-2.0, 3.0)
 trial:
   function: objectives:FN
-n_trials: 3
+n_trials: 2
 workers: 1
 seed: 5
 """

@@ -24,6 +24,9 @@ class Backend(ABC):
     def __init__(self) -> None:
         #: things the user should hear at launch (said once, by the caller)
         self.warnings: list[str] = []
+        #: modules a slot may import before its first trial (what the trackers' view hooks need),
+        #: set by the caller before `start`; a backend that cannot is free to ignore it
+        self.preload: tuple[str, ...] = ()
 
     @abstractmethod
     def start(self) -> None:

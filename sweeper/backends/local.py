@@ -92,7 +92,8 @@ class LocalBackend(Backend):
         self.killed: dict[int, str] = {}  # slot -> why the driver killed it
 
     def _spawn(self, slot: int) -> _Worker:
-        return _Worker(slot, self.slot_env[slot], os.path.join(self.log_dir, f"worker-{slot}.log"), self.workdir)
+        env = {**self.slot_env[slot], "SWEEPER_PRELOAD": ",".join(self.preload)} if self.preload else self.slot_env[slot]
+        return _Worker(slot, env, os.path.join(self.log_dir, f"worker-{slot}.log"), self.workdir)
 
     def start(self) -> None:
         self.workers = [self._spawn(i) for i in range(self.n)]

@@ -10,6 +10,7 @@ live in `conf/search/`, and a sampler's signature is what validates them (see `s
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..errors import SpecError
 
 @dataclass(frozen=True)
 class Key:
-    """One key of the sweep file. `kind`: int, number, str, choice, mapping, any."""
+    """One key of the sweep file. `kind`: int, number, str, choice, mapping, any (size: `SizeKey`)."""
 
     path: str
     kind: str
@@ -83,6 +84,42 @@ class Key:
         return value
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|b|bytes?)?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> int | None:
+    """A size in bytes: an integer, or a string like `10MB`, `512KB`, `1.5GB`, `100` (KB, MB, GB are
+    1024-based; `MiB` and `M` mean the same). 0 is None: no limit. ValueError for anything else."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(value)
+        return value or None
+    m = _SIZE.match(value) if isinstance(value, str) else None
+    if m is None:
+        raise ValueError(value)
+    n = int(float(m.group(1)) * 1024 ** " kmg".index((m.group(2) or " ").lower()))
+    return n or None
+
+
+class SizeKey(Key):
+    """A key holding a size in bytes (`parse_size`); it checks to an int, or None for no limit."""
+
+    def allowed(self) -> str:
+        return "bytes, or a string like `10MB`, `512KB`, `1GB`; 0 or null: no limit"
+
+    def check(self, source: str, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse_size(value)
+        except ValueError:
+            raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}") from None
+
+
 GOALS = ("minimize", "maximize")
 
 #: every key of the sweep file outside the config groups' own options, in README order
@@ -101,6 +138,8 @@ KEYS: tuple[Key, ...] = (
         "override"),
     Key("trial.timeout", "number", low=0, doc="seconds before a trial is killed and recorded as failed"),
     Key("trial.retries", "int", 0, low=0, nullable=False, doc="re-runs of a trial that crashed by itself"),
+    SizeKey("trial.log_limit", "size", "10MB", doc="the most kept of each of a trial's stdout.txt and "
+            "stderr.txt: the first and last halves, with a note of what was cut between (KB, MB, GB: 1024-based)"),
     Key("n_trials", "int", low=1, doc="trials to finish (complete, pruned or failed); grid: the grid size"),
     Key("workers", "int", low=1, doc="trials at once; null: as many as `resources` allow"),
     Key("max_failures", "int", 10, low=0, nullable=False, doc="failed trials tolerated before the sweep stops"),

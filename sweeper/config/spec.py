@@ -6,7 +6,7 @@ file it came from; which keys a file may hold, and their defaults, is `schema.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .space import Param
@@ -34,6 +34,7 @@ class TrialSpec:
     config: str | None = None  # base training config (YAML path, relative to the sweep file)
     timeout: float | None = None
     retries: int = 0
+    log_limit: int | None = 10 << 20  # bytes of stdout.txt / stderr.txt kept per trial and stream; None: all
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,17 @@ class SweepSpec:
     workdir: str  # where `sweep launch` ran: trial modules import from here, outputs live here
     resolved_yaml: str  # the composed sweep, interpolations kept and secrets masked
     definition: dict[str, Any] = field(default_factory=dict)  # the same as plain data
+
+    def __post_init__(self) -> None:
+        # trial.log_limit is read here, from the definition (Hydra overrides included), through its
+        # schema key: the loader builds TrialSpec without it. Absent: the schema's default.
+        from .schema import key
+
+        k = key("trial.log_limit")
+        trial = self.definition.get("trial") if isinstance(self.definition, dict) else None
+        limit = k.check(self.source, trial.get("log_limit", k.default) if isinstance(trial, dict) else k.default)
+        if limit != self.trial.log_limit:
+            object.__setattr__(self, "trial", replace(self.trial, log_limit=limit))
 
     @property
     def metrics(self) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from ..backends.base import Backend
 from ..config.spec import SweepSpec
 from ..messages import COMPLETE, FAIL, PRUNED, Best, Died, Done, Opened, Reported, TrialFinished, TrialOutcome
 from ..search import grid
-from ..state import attrs, coordination
+from ..state import attrs, coordination, faults
 from ..state.store import counts
 from ..tracking.base import Tracker
 from .retries import RetryQueue
@@ -122,6 +122,9 @@ class Driver:
         self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed}
         self.objective = spec.objectives[0]  # what reports and the pruner judge
         self.stop_requested = False
+        #: the study's SQLite file, checked every turn (api.run sets it): SQLite itself would go on
+        #: writing to a deleted file, and every result written after would be lost
+        self.watch: faults.Watch | None = None
         self.running: dict[int, Running] = {}  # slot -> trial
         self.retries = RetryQueue()
         self.finished = self.failed = self.complete = self.pruned = 0
@@ -228,6 +231,8 @@ class Driver:
         while True:
             if self.stop_requested:
                 return self._interrupt()
+            if self.watch is not None:
+                self.watch.check()
             if self.failed > self.spec.max_failures:
                 too_many_failures = True
             while free and not too_many_failures and self._budget_left(target) > 0:
@@ -410,6 +415,15 @@ class Driver:
             if r.deadline is not None and now > r.deadline:
                 r.deadline = None
                 self.backend.kill(slot, f"timed out after {self.spec.trial.timeout:g} s (trial.timeout)")
+
+    def abandon(self, reason: str) -> None:
+        """The study can no longer be written (a storage fault): kill the running trials without a
+        word to it. A resume finds them RUNNING under no live lease and re-runs them; their views
+        hear now that they were killed."""
+        for slot, r in list(self.running.items()):
+            self.backend.kill(slot, f"stopped: {reason}")
+            self._finished(r, FAIL, "KILLED", {}, {"trial.error": f"stopped: {reason}", "trial.interrupted": "true"})
+        self.running.clear()
 
     def _interrupt(self) -> SweepOutcome:
         for slot in list(self.running):

@@ -56,5 +56,5 @@ class TaskBuilder:
             workdir=spec.workdir, wait_decision=self.wait_decision,
             config_path=os.path.join(spec.base_dir, spec.trial.config) if spec.trial.config else None,
             function=spec.trial.function, argv=self.argv(params) if self.argv_template is not None else None,
-            views=list(views or []),
+            views=list(views or []), log_limit=spec.trial.log_limit,
         )

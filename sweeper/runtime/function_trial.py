@@ -92,7 +92,7 @@ def run_function(link: Link, task: Task) -> TrialOutcome:
     os.environ.update(task.env)
     reporting._set_channel(_FunctionChannel(link, task, state))
     try:
-        with Redirect(task.out_dir):
+        with Redirect(task.out_dir, task.log_limit):  # bounded: stdout.txt/stderr.txt keep head + tail
             try:
                 from omegaconf import OmegaConf
 

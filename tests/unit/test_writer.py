@@ -263,12 +263,14 @@ def test_while_down_mlflow_is_probed_every_probe_s_not_on_every_drain(
 
     try:
         assert [r.results.get(timeout=30), r.results.get(timeout=30)] == [*OPENED]
-        assert drain(started(0, {"x": 0.1})) == ("errors", 1)  # MLflow goes down
+        assert drain(started(0, {"x": 0.1})) == ("errors", 1)  # MLflow goes down...
+        assert r.results.get(timeout=30) == ("down", True)  # ...and the tracker hears it (no more run hooks)
         clock.advance(writer_mod.PROBE_S - 1)
         assert drain(started(1, {"x": 0.2}), best(1, 0.5, {"x": 0.2})) == ("errors", 3)  # dropped, not probed
         assert r.layout.pings == 0
         clock.advance(1)
         assert drain(started(2, {"x": 0.3})) == ("errors", 3)  # probed: MLflow answers, the op is written
+        assert r.results.get(timeout=30) == ("down", False)
         assert r.layout.pings == 1
     finally:
         r.q.put(None)
@@ -285,7 +287,7 @@ def test_ops_batched_before_a_failure_are_dropped_with_it(
     # the parent update batched before the failure, and trial 1 queued after it, never reach the layout
     assert r.layout.calls == [("trial_started", 0, {})]
     assert r.layout.attempts == ["trial_started", "log"]
-    assert answers == [*OPENED, ("errors", 2)]
+    assert answers == [*OPENED, ("errors", 2), ("down", True)]
 
 
 def test_while_down_no_write_is_attempted_before_a_probe(
@@ -294,7 +296,7 @@ def test_while_down_no_write_is_attempted_before_a_probe(
     answers = r.run(started(0, {"x": 0.1}), best(1, 0.5, {"x": 0.1}), metrics(0, 1, {"loss": 0.5}))
     # a new best is marked and described as it comes; nothing after the failure, until a probe
     assert r.layout.attempts == ["trial_started", "mark_best", "describe", "log"]
-    assert answers == [*OPENED, ("errors", 1)]
+    assert answers == [*OPENED, ("errors", 1), ("down", True)]
 
 
 # --- the stop, and a layout that cannot open ----------------------------------------------------

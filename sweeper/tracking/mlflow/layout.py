@@ -18,10 +18,10 @@ import os
 from typing import Any
 
 from ...config.spec import SweepSpec
-from ...files import place_new_file
 from ...redact import mask
 from .lookup import quiet_mlflow
 from .meta import git, requirements, versions
+from .store import create_sqlite_store
 from .summary import NOTE_TAG, BestTrial
 
 PARAM_MAX = 6000
@@ -55,19 +55,6 @@ def params_yaml(params: dict[str, Any]) -> str:
     return OmegaConf.to_yaml(cfg)
 
 
-def _create_sqlite_store(uri: str) -> None:
-    """MLflow migrates a new SQLite store in many steps: do it in a side file and rename it into
-    place, so a kill meanwhile leaves no half-migrated store behind."""
-    from mlflow.tracking import MlflowClient
-
-    path = uri[len("sqlite:///"):]
-    if not path or os.path.exists(path):
-        return
-    tmp = f"{path}.init-{os.getpid()}"
-    MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)
-    place_new_file(tmp, path)
-
-
 class RunLayout:
     """The sweep's experiment and parent run, opened (or created) on construction."""
 
@@ -78,7 +65,7 @@ class RunLayout:
 
         self.spec = spec
         if uri.startswith("sqlite:///"):
-            _create_sqlite_store(uri)
+            create_sqlite_store(uri[len("sqlite:///"):])
         self.client = MlflowClient(tracking_uri=uri)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:

@@ -56,6 +56,7 @@ class MlflowTracker(Tracker):
         self._experiment_id: str | None = None
         self._parent_error: str | None = None
         self._hooked: set[int] = set()  # trials whose worker opens their run
+        self._down = False  # the writer found MLflow down (and has not seen it back)
         self._errors = 0
         from .writer import serve
 
@@ -76,8 +77,9 @@ class MlflowTracker(Tracker):
         self._save_parent()
 
     def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
-        if self._parent is None or self._experiment_id is None:
-            return []  # MLflow is not there (yet): the writer creates the run when it can
+        self._drain_results()
+        if self._parent is None or self._experiment_id is None or self._down:
+            return []  # MLflow is not there (yet, or now): the writer creates the run when it can
         self._hooked.add(number)
         run_tags = {"trial.number": str(number), "trial.state": "RUNNING", "sweep.name": self.spec.name, **tags}
         return [ViewHook(self.name, OPEN_RUN, {"uri": self.uri, "experiment_id": self._experiment_id,
@@ -177,6 +179,8 @@ class MlflowTracker(Tracker):
                 self._parent = value
             elif kind == "experiment":
                 self._experiment_id = value
+            elif kind == "down":
+                self._down = bool(value)
             elif kind == "parent_error":
                 self._parent_error = value
             elif kind == "errors":

@@ -61,8 +61,11 @@ def open_run(number: int, *, uri: str, experiment_id: str, parent_run_id: str, r
              tags: dict[str, str], start_ms: int) -> TrialRun:
     """Create trial `number`'s child run under the sweep's parent run. It starts when the driver
     placed the trial (`start_ms`), as the study's trial does: a worker's first imports are the trial's time too."""
-    from .lookup import quiet_mlflow
+    from .lookup import quiet_mlflow, unreachable
 
+    down = unreachable(uri)  # a server that is down costs the trial a TCP connect, not MLflow's retries
+    if down:
+        raise ConnectionError(f"MLflow at {uri} does not answer: {down}")
     quiet_mlflow()
     from mlflow.tracking import MlflowClient
 

@@ -62,6 +62,7 @@ class Writer:
         self.finished = 0
         self._errors = 0
         self._down_since: float | None = None
+        self._said_down = False
         self._last_probe = 0.0
         self.best_metric = f"best_{spec.metrics[0]}"
         self.trial_metric = f"trial_{spec.metrics[0]}"
@@ -155,6 +156,10 @@ class Writer:
                     best_cfg, last_cfg_upload = None, time.monotonic()
             if self._errors:
                 self._results.put(("errors", self._errors))
+            down = self._down_since is not None
+            if down != self._said_down:  # the tracker stops handing out run hooks while MLflow is down
+                self._results.put(("down", down))
+                self._said_down = down
             if stop:
                 return
 
