@@ -304,7 +304,8 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
     if function is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", function):
         raise SpecError(src, "trial.function", f"{function!r} is not of the form package.module:callable")
     trial = TrialSpec(function=function, command=command, config=_get(src, data, "trial.config"),
-                      timeout=_get(src, data, "trial.timeout"), retries=_get(src, data, "trial.retries"))
+                      timeout=_get(src, data, "trial.timeout"), retries=_get(src, data, "trial.retries"),
+                      log_limit=_get(src, data, "trial.log_limit"))
 
     search_d = _section(data, "search", src)
     method = search_d.pop("method", GROUP_DEFAULTS["search"])

@@ -6,7 +6,7 @@ file it came from; which keys a file may hold, and their defaults, is `schema.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .space import Param
@@ -90,17 +90,6 @@ class SweepSpec:
     resolved_yaml: str  # the composed sweep, interpolations kept and secrets masked
     definition: dict[str, Any] = field(default_factory=dict)  # the same as plain data
 
-    def __post_init__(self) -> None:
-        # trial.log_limit is read here, from the definition (Hydra overrides included), through its
-        # schema key: the loader builds TrialSpec without it. Absent: the schema's default.
-        from .schema import key
-
-        k = key("trial.log_limit")
-        trial = self.definition.get("trial") if isinstance(self.definition, dict) else None
-        limit = k.check(self.source, trial.get("log_limit", k.default) if isinstance(trial, dict) else k.default)
-        if limit != self.trial.log_limit:
-            object.__setattr__(self, "trial", replace(self.trial, log_limit=limit))
-
     @property
     def metrics(self) -> tuple[str, ...]:
         return tuple(o.metric for o in self.objectives)
@@ -126,7 +115,8 @@ class SweepSpec:
         s.update({"early_stop.type": self.early_stop.type, "backend": self.backend.type,
                   "storage": self.definition.get("storage") or self.storage,
                   "trial.target": self.trial.function or self.trial.command,
-                  "trial.timeout": self.trial.timeout, "trial.retries": self.trial.retries})
+                  "trial.timeout": self.trial.timeout, "trial.retries": self.trial.retries,
+                  "trial.log_limit": self.trial.log_limit})
         s.update({f"search.{k}": v for k, v in self.search.options.items()})
         if self.early_stop.type != "none":
             s.update({f"early_stop.{k}": v for k, v in self.early_stop.options.items()})

@@ -31,6 +31,8 @@ def quiet_mlflow() -> None:
     warnings.filterwarnings("ignore", message=".*noload.*")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # a failed write (a full store) is logged there with its whole traceback; the writer says it in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 def child_run_id(uri: str, parent_run_id: str, number: int) -> str | None:

@@ -40,6 +40,11 @@ PROBE_S = 10.0
 BEST_CONFIG_EVERY_S = 2.0
 
 
+def _why(e: BaseException) -> str:
+    """An MLflow error in one line: its database's own message, without the SQL statement."""
+    return mask(" ".join(str(e).split("[SQL:")[0].split()))[:300]
+
+
 def serve(spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str, q: Any, results: Any,
           reopen: bool = True) -> None:
     """The writer process's entry point."""
@@ -72,7 +77,7 @@ class Writer:
             self.layout = RunLayout(self.spec, self.uri, self.experiment, self.parent_run_id, self.uid, self.reopen)
         except Exception as e:  # the sweep goes on without tracking; the study keeps everything
             self._errors += 1
-            self._results.put(("parent_error", mask(" ".join(str(e).split()))[:300]))
+            self._results.put(("parent_error", _why(e)))
             while self._q.get() is not None:
                 pass
             self._results.put(("errors", self._errors))
@@ -131,7 +136,7 @@ class Writer:
                     self._errors += 1
                     if self._down_since is None:
                         log.warning("MLflow write failed (%s): %s; trials go on, the study keeps every result",
-                                    type(op).__name__, mask(" ".join(str(e).split()))[:300])
+                                    type(op).__name__, _why(e))
                     self._down_since = self._last_probe = time.monotonic()
             if self._down_since is not None:
                 # nothing more until a probe finds MLflow back: the best config waits for it (and is
@@ -144,7 +149,7 @@ class Writer:
                 except Exception as e:
                     self._errors += 1
                     log.warning("MLflow write failed: %s; trials go on, the study keeps every result",
-                                mask(" ".join(str(e).split()))[:300])
+                                _why(e))
                     self._down_since = self._last_probe = time.monotonic()
                 if self._down_since is None and best_cfg is not None and (
                         stop or time.monotonic() - last_cfg_upload > BEST_CONFIG_EVERY_S):
@@ -152,7 +157,7 @@ class Writer:
                         self.layout.upload_best(best_cfg)
                     except Exception as e:  # the artifact store, not the tracking server: no outage
                         self._errors += 1
-                        log.warning("MLflow could not store best_config.yaml: %s", mask(" ".join(str(e).split()))[:300])
+                        log.warning("MLflow could not store best_config.yaml: %s", _why(e))
                     best_cfg, last_cfg_upload = None, time.monotonic()
             if self._errors:
                 self._results.put(("errors", self._errors))
