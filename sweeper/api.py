@@ -341,7 +341,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     result = Result(spec.name, outcome.state, b.number if b else None, list(b.values) if b else None,
                     dict(b.params) if b else {}, time.monotonic() - t0, where)
     if b is not None:
-        shown = ", ".join(f"{k}={v!r}" for k, v in b.params.items())
+        shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in b.params.items())
         say(f"best {spec.metrics[0]}={b.value:.6g} at trial {b.number}: {shown}")
     if tracker.where():
         say(tracker.where())
