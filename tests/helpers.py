@@ -97,6 +97,15 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+def cmdline(pid: int) -> str:
+    """The command line of process `pid` ("" once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read().replace("\0", " ")
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, dead but not yet reaped, does not count)."""
     try:

@@ -10,15 +10,7 @@ import time
 
 import mlflow
 import optuna
-from helpers import alive, count, mid_trial, process_tree, wait_for, write
-
-
-def cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline") as f:
-            return f.read().replace("\0", " ")
-    except OSError:
-        return ""
+from helpers import alive, cmdline, count, mid_trial, process_tree, wait_for, write
 
 
 def test_ctrl_c_kills_running_trials_and_exits_130(workdir):

@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 import pytest
 from helpers import SWEEP as SWEEP_CMD
-from helpers import _env, alive, count, mid_trial, process_tree, run_cli, wait_for, write
+from helpers import _env, alive, cmdline, count, mid_trial, process_tree, run_cli, wait_for, write
 
 N = 6
 SWEEP = """
@@ -43,13 +43,6 @@ seed: 3
 def sweep_file(workdir: Path, name: str, extra: str = "", n: int = N) -> None:
     write(workdir / "sweep.yaml", SWEEP.format(name=name, n=n) + extra)
 
-
-def cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline") as f:
-            return f.read().replace("\0", " ")
-    except OSError:
-        return ""
 
 
 class Sweep:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from ...redact import mask
 
@@ -59,6 +61,18 @@ def store_missing(uri: str) -> str | None:
     return None
 
 
+def runs_under(client: Any, experiment_id: str, parent_run_id: str) -> Iterator[Any]:
+    """Every run nested under `parent_run_id` (the sweep's trial runs), page by page."""
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                                  max_results=1000, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
 def child_run_ids(uri: str, parent_run_id: str) -> dict[int, str]:
     """Every trial's child run under the sweep's parent run, trial number -> run id, in one search
     (paged) of the experiment; a finished run wins where a trial has several."""
@@ -68,20 +82,13 @@ def child_run_ids(uri: str, parent_run_id: str) -> dict[int, str]:
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     best: dict[int, tuple[bool, int, str]] = {}
-    token = None
-    while True:
-        page = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                                  max_results=1000, page_token=token)
-        for r in page:
-            number = r.data.tags.get("trial.number")
-            if number is None or not number.lstrip("-").isdigit():
-                continue
-            key = (r.info.status == "FINISHED", r.info.start_time or 0, r.info.run_id)
-            if int(number) not in best or key > best[int(number)]:
-                best[int(number)] = key
-        token = page.token
-        if not token:
-            break
+    for r in runs_under(client, experiment_id, parent_run_id):
+        number = r.data.tags.get("trial.number")
+        if number is None or not number.lstrip("-").isdigit():
+            continue
+        key = (r.info.status == "FINISHED", r.info.start_time or 0, r.info.run_id)
+        if int(number) not in best or key > best[int(number)]:
+            best[int(number)] = key
     return {n: k[2] for n, k in best.items()}
 
 

@@ -12,21 +12,14 @@ from typing import Any
 
 from ...messages import TrialRecord
 from .layout import RunLayout, metric, param_list, tag_list
+from .lookup import runs_under
 
 
 def _runs_by_trial(layout: RunLayout) -> dict[int, list[Any]]:
     runs: dict[int, list[Any]] = {}
-    token = None
-    while True:
-        page = layout.client.search_runs([layout.experiment_id],
-                                         filter_string=f"tags.mlflow.parentRunId = '{layout.parent_id}'",
-                                         max_results=1000, page_token=token)
-        for r in page:
-            if "trial.number" in r.data.tags:
-                runs.setdefault(int(r.data.tags["trial.number"]), []).append(r)
-        token = page.token
-        if not token:
-            break
+    for r in runs_under(layout.client, layout.experiment_id, layout.parent_id):
+        if "trial.number" in r.data.tags:
+            runs.setdefault(int(r.data.tags["trial.number"]), []).append(r)
     return runs
 
 
