@@ -174,6 +174,16 @@ def logs_a_model(cfg):
     return {"loss": (x - 1.0) ** 2}
 
 
+def joined(cfg):
+    """Like slowish, but every trial after the first marks its worker (`in.<pid>`) and waits for the
+    file `go`: the test lets them on once a worker of the second agent is inside a trial."""
+    if sweeper.trial_number() > 0:
+        open(f"in.{os.getpid()}", "w").close()
+        while not os.path.exists("go"):
+            time.sleep(0.05)
+    return slowish(cfg)
+
+
 def gated(cfg):
     """Trials 0-3 run at once; 4 and 5 wait for the file `down` (the test stopped MLflow), later
     ones for `back` (MLflow answers again): a handshake with the test, not a race against sleeps."""

@@ -92,14 +92,19 @@ def test_resume_extends_budget_and_refuses_other_changes(workdir):
 
 @pytest.mark.slow
 def test_two_agents_share_one_sweep_without_overrunning_it(workdir):
-    write(workdir / "sweep.yaml", SWEEP.replace("n_trials: 30", "n_trials: 20"))
+    write(workdir / "sweep.yaml", SWEEP.replace("n_trials: 30", "n_trials: 20").replace("slowish", "joined"))
     db = workdir / ".sweeps" / "sweeps.db"
-    first = start_cli(["launch", "sweep.yaml", "workers=1"], workdir)  # slow enough for the agent to join
+    first = start_cli(["launch", "sweep.yaml", "workers=1"], workdir)
     wait_for(lambda: count(db, "COMPLETE") >= 1, "COMPLETE trial of the first agent before the second joins",
              timeout=60, proc=first)
     first_pids = {str(p) for p in process_tree(first.pid)}  # the first agent's driver and its one worker
-    second = run_cli(["agent", "rs"], workdir, timeout=300)
-    assert second.returncode == 0, second.stdout + second.stderr
+    # the first agent's worker now waits inside trial 1 for `go`: the second agent cannot find the
+    # sweep over, however slowly it starts; `go` comes once one of its own workers is inside a trial
+    second = start_cli(["agent", "rs"], workdir)
+    wait_for(lambda: {p.name[3:] for p in workdir.glob("in.*")} - first_pids, "a trial in the second agent's worker",
+             timeout=120, proc=second)
+    (workdir / "go").touch()
+    assert second.wait(timeout=300) == 0
     assert first.wait(timeout=300) == 0
     study = optuna.load_study(study_name="rs", storage=f"sqlite:///{db}")
     trials = study.trials
