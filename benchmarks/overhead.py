@@ -108,9 +108,10 @@ PEER_ROWS = ("ray tune workers=1", "ray tune workers=2", "hydra optuna sweeper w
              "hydra optuna sweeper workers=2")
 
 
-def measure(trials: int, repeats: int, ray: bool = False, peers: bool = False) -> dict[str, list[float]]:
+def measure(trials: int, repeats: int, ray: bool = False, peers: bool = False,
+            workers: tuple[int, ...] = (1, 2)) -> dict[str, list[float]]:
     """Wall seconds per row and repeat; `peers` adds the Ray Tune and Hydra rows (PEER_ROWS)."""
-    times: dict[str, list[float]] = {"textbook loop": [], "sweeper workers=1": [], "sweeper workers=2": []}
+    times: dict[str, list[float]] = {"textbook loop": [], **{f"sweeper workers={w}": [] for w in workers}}
     if ray:
         times.update({"sweeper ray workers=1": [], "sweeper ray workers=2": []})
     if peers:
@@ -118,8 +119,8 @@ def measure(trials: int, repeats: int, ray: bool = False, peers: bool = False) -
         times.update({name: [] for name in PEER_ROWS})
     for _ in range(repeats):  # interleaved, so a busy moment hurts every row alike
         times["textbook loop"].append(time_textbook(trials))
-        times["sweeper workers=1"].append(time_sweeper(trials, 1))
-        times["sweeper workers=2"].append(time_sweeper(trials, 2))
+        for w in workers:
+            times[f"sweeper workers={w}"].append(time_sweeper(trials, w))
         if ray:  # a fresh local Ray each time: its start (~5 s) is part of what a user waits for
             times["sweeper ray workers=1"].append(time_sweeper(trials, 1, "ray"))
             times["sweeper ray workers=2"].append(time_sweeper(trials, 2, "ray"))

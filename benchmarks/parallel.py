@@ -63,10 +63,10 @@ def time_sweep(kind: str, trials: int, workers: int, seconds: float = 1.0) -> fl
 
 
 def measure(trials: int = 24, workers: tuple[int, ...] = (1, 2, 4), repeats: int = 1,
-            seconds: float = 1.0) -> dict[tuple[str, int], list[float]]:
+            seconds: float = 1.0, kinds: tuple[str, ...] = ("sleep", "cpu")) -> dict[tuple[str, int], list[float]]:
     times: dict[tuple[str, int], list[float]] = {}
     for _ in range(repeats):
-        for kind in ("sleep", "cpu"):
+        for kind in kinds:
             for w in workers:
                 times.setdefault((kind, w), []).append(time_sweep(kind, trials, w, seconds))
     return times

@@ -241,6 +241,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         pruner = early_stop.make_pruner(spec)
         if spec.trial.command:
             _check_command(spec)
+        studies.check_url(spec.storage)
         backend = make_backend(spec)
         for warning in search.advice(spec):
             say(f"warning: {warning}")
@@ -325,7 +326,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
                     progress.closing("writing MLflow…")
                 tracker.sweep_finished(outcome_state, final_tags)
             if stopping is not None:
-                if progress is not None:
+                if progress is not None and st is not None:  # a refused start says only why
                     progress.closing("stopping workers…")
                 stopping.join()
         finally:

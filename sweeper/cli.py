@@ -17,6 +17,16 @@ from .ui.tables import number, table
 STORAGE_HELP = "SQLAlchemy URL of the sweep storage [default: sqlite:///.sweeps/sweeps.db in this directory]"
 
 
+def _nonempty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An option given as '' is a mistake (an unset variable in a script), not "use the default"."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty: give a value or leave the option out", ctx=ctx, param=param)
+    return value
+
+
+_storage_option = click.option("--storage", help=STORAGE_HELP, callback=_nonempty)
+
+
 def _storage(url: str | None) -> str:
     from .config.load import default_storage
 
@@ -54,6 +64,21 @@ def _fail(e: SweepError) -> None:
 
 
 class _Group(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's usage errors as one line too (Click prints four: usage, hint, blank, error)."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            where = ctx.command_path if ctx is not None else "sweep"
+            click.echo(f"error: {where}: {e.format_message()} (see {where} --help)", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -74,7 +99,7 @@ def main() -> None:
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 @click.option("--dry-run", is_flag=True, help="Print the resolved sweep, its space and grid size; run nothing.")
 @click.option("--resume", is_flag=True, help="Continue the sweep if one of this name exists.")
 def launch(file: str, overrides: tuple[str, ...], storage: str | None, dry_run: bool, resume: bool) -> None:
@@ -91,7 +116,7 @@ def launch(file: str, overrides: tuple[str, ...], storage: str | None, dry_run: 
 @main.command()
 @click.argument("name")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 def resume(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
     """Continue sweep NAME from its storage (no YAML needed); budget overrides such as n_trials=100 extend it."""
     _resume(name, storage, overrides)
@@ -107,7 +132,7 @@ def _resume(name: str, storage: str | None, overrides: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("name")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 def agent(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
     """Join sweep NAME from another process or host sharing its storage (workers=N sizes this agent).
 
@@ -117,7 +142,7 @@ def agent(name: str, overrides: tuple[str, ...], storage: str | None) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 def sync(name: str, storage: str | None) -> None:
     """Rebuild MLflow's view of sweep NAME from its study (after MLflow was down or a crash)."""
     from . import api
@@ -126,7 +151,7 @@ def sync(name: str, storage: str | None) -> None:
 
 
 @main.command("ls")
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 @click.option("--json", "as_json", is_flag=True, help="Print the sweeps as a JSON list of objects.")
 def ls_(storage: str | None, as_json: bool) -> None:
     """List the sweeps in the storage with their state and progress."""
@@ -146,7 +171,7 @@ def ls_(storage: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print the same as one JSON object: the counts, `metrics` and `trials` "
                    "({number, state, values, best, last_step, duration_s, params, error}).")
@@ -184,7 +209,7 @@ def status(name: str, storage: str | None, as_json: bool) -> None:
               help="The file format [default: from -o FILE's extension, else csv].")
 @click.option("-o", "--output", metavar="FILE",
               help="Write FILE (whole or not at all) instead of standard output; parquet needs it.")
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 def export(name: str, fmt: str | None, output: str | None, storage: str | None) -> None:
     """Write the trials table of sweep NAME: number, state, a column per objective metric and per param,
     duration_s, steps, datetime_start/complete, the MLflow run_id, error."""
@@ -200,7 +225,7 @@ def export(name: str, fmt: str | None, output: str | None, storage: str | None) 
 @main.command()
 @click.argument("name")
 @click.option("--port", default="5000", metavar="N", show_default=True, help="Port of the UI on 127.0.0.1.")
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 def ui(name: str, port: str, storage: str | None) -> None:
     """Start MLflow's UI over sweep NAME's runs and print the URL of its parent run; Ctrl-C stops it.
 
@@ -222,11 +247,11 @@ def ui(name: str, port: str, storage: str | None) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 @click.option("--json", "as_json", is_flag=True, help="Print {name, trial, value, params, run_id} as JSON.")
 @click.option("--register", "model_name", metavar="MODEL_NAME",
               help="Register the model the best trial logged in its run as a new version of MODEL_NAME.")
-@click.option("--alias", default="best", show_default=True, help="The alias --register points at the new version.")
+@click.option("--alias", default="best", show_default=True, callback=_nonempty, help="The alias --register points at the new version.")
 def best(name: str, storage: str | None, as_json: bool, model_name: str | None, alias: str) -> None:
     """Show the best trial of sweep NAME and its MLflow run; --register puts its model in the Model Registry."""
     import json
@@ -261,7 +286,7 @@ def best(name: str, storage: str | None, as_json: bool, model_name: str | None, 
 @main.command()
 @click.argument("name")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The HTML file to write [default: NAME-report.html].")
-@click.option("--storage", help=STORAGE_HELP)
+@_storage_option
 def report(name: str, output: str | None, storage: str | None) -> None:
     """Write sweep NAME's report: one self-contained HTML file (history, importances, parallel
     coordinates, slices, learning curves, timeline, Pareto front) that opens offline."""

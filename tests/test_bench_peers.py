@@ -35,7 +35,7 @@ def test_ray_tune_peer_runs_and_tracks_each_trial(tmp_path: Path):
     token = Path.home() / ".ray" / "auth_token"
     had_token = token.exists()
     times: dict[str, list[float]] = {"textbook loop": [overhead.time_textbook(3)]}
-    for w in (1, 2):
+    for w in (2,):  # one size: Tune's own start is most of the cost
         d = tmp_path / f"w{w}"
         times[f"ray tune workers={w}"] = [overhead.time_raytune(3, w, d)]
         parent, children = _runs(d / "mlflow.db")
@@ -45,7 +45,7 @@ def test_ray_tune_peer_runs_and_tracks_each_trial(tmp_path: Path):
         assert (d / "ray_results" / "raytune").is_dir() and (d / "optuna.db").exists()
     assert had_token or not token.exists()  # a token there would break the suite's later `ray start` joins
     rows = overhead.rows(times, 3)
-    assert [r["name"] for r in rows] == ["textbook loop", "ray tune workers=1", "ray tune workers=2"]
+    assert [r["name"] for r in rows] == ["textbook loop", "ray tune workers=2"]
     assert rows[0]["ratio"] == 1.0 and all(r["wall_s"] > 0 and r["ms_per_trial"] > 0 for r in rows)
     assert "| ray tune workers=2 |" in overhead.report(times, 3)
 

@@ -9,11 +9,12 @@ from helpers import import_benchmark as _bench
 @pytest.mark.slow
 def test_overhead_benchmark_runs_and_reports_ratios():
     overhead = _bench("overhead")
-    times = overhead.measure(trials=3, repeats=1)
-    assert set(times) == {"textbook loop", "sweeper workers=1", "sweeper workers=2"}
+    times = overhead.measure(trials=3, repeats=1, workers=(2,))
+    assert set(times) == {"textbook loop", "sweeper workers=2"}
     assert all(len(v) == 1 and v[0] > 0 for v in times.values())
     table = overhead.report(times, 3)
-    assert "| textbook loop |" in table and "1.00x" in table and table.count("\n") == 4
+    assert "| textbook loop |" in table and "| sweeper workers=2 |" in table and "1.00x" in table
+    assert table.count("\n") == 3
 
 
 @pytest.mark.slow
@@ -33,31 +34,22 @@ def test_learning_curve_benchmark_scores_regret_against_its_known_optimum():
     # the unpruned sweep is within 2% of itself on every seed, never on 40% of its own epochs
     assert table.splitlines()[2].startswith("| none |") and table.splitlines()[2].endswith("| 1/1 | 0/1 |")
     assert f"| {early_stop.SAME_EPOCHS} | 0 |" in table and f"| {early_stop.REPLAY} |" in table
+    # the replayed hyperband sweep trained the unpruned sweep's configurations: trial N's final value,
+    # where it was not pruned, is the unpruned trial N's (training is deterministic)
+    none, replayed = rows[0], rows[3]
+    finished = [n for n, v in enumerate(replayed["values"]) if v is not None]
+    assert finished and replayed["pruned"] == 4 - len(finished)
+    assert all(replayed["values"][n] == none["values"][n] for n in finished)
 
 
 @pytest.mark.slow
-def test_replayed_hyperband_trains_the_unpruned_sweeps_configurations():
-    early_stop = _bench("early_stop")
-    none = early_stop.run_policy("none", trials=4, epochs=2, seed=1)
-    got = early_stop.run_policy("hyperband", trials=4, epochs=2, seed=2, replay=none["params"])
-    assert got["params"] != none["params"]  # seed 2's sampler proposed other configurations...
-    finished = [n for n, v in enumerate(got["values"]) if v is not None]
-    assert finished and got["pruned"] == 4 - len(finished)
-    for n in finished:  # ...yet trial N trained the unpruned sweep's trial N (training is deterministic)
-        assert got["values"][n] == none["values"][n]
-
-
-@pytest.mark.slow
-def test_parallel_and_startup_benchmarks_run_at_a_tiny_size():
+def test_parallel_benchmark_runs_at_a_tiny_size():
     parallel = _bench("parallel")
-    times = parallel.measure(trials=2, workers=(1, 2), seconds=0.2)
-    assert set(times) == {("sleep", 1), ("sleep", 2), ("cpu", 1), ("cpu", 2)}
+    times = parallel.measure(trials=2, workers=(1, 2), seconds=0.2, kinds=("sleep",))
+    assert set(times) == {("sleep", 1), ("sleep", 2)}
     table = parallel.report(times, 2, 0.2)
-    assert "| sleep | 1 |" in table and "| 1.00x | 1x | 100% |" in table and table.count("\n") == 5
-    startup = _bench("startup")
-    times = startup.measure(repeats=1)
-    assert set(times) == {"optuna --help", "sweep --help", "sweep ls"}
-    assert "| `optuna --help` |" in startup.report(times) and "1.00x" in startup.report(times)
+    assert "| sleep | 1 |" in table and "| 1.00x | 1x | 100% |" in table and table.count("\n") == 3
+    # the start-up benchmark runs through the report (test_report_stitches_each_benchmark_table_under_a_header)
 
 
 def test_report_stitches_each_benchmark_table_under_a_header(tmp_path):

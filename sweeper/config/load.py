@@ -112,13 +112,30 @@ def split_overrides(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
         if bare.startswith("params."):
             params[bare[len("params."):]] = value
         elif bare in GROUP_DEFAULTS:
+            if not re.fullmatch(r"[A-Za-z_][\w-]*", value):
+                raise SpecError(CLI, bare, f"{value!r} is not a {SELECTOR[bare]} (allowed: {', '.join(group_options(bare))})")
             # the choice wins over a selector key written in the file's own section
             to_hydra += [f"{bare}={value}", f"++{bare}.{SELECTOR[bare]}={value}"]
         elif key.startswith("~"):
             to_hydra.append(ov)
         else:
-            to_hydra.append(f"++{bare}={value}")
+            to_hydra.append(_parsable(bare, value))
     return to_hydra, params
+
+
+def _parsable(key: str, value: str) -> str:
+    """`++key=value` as Hydra's override grammar takes it. A value the grammar cannot read as it is
+    (`storage=naïve名`, `name=a b`) is passed as a quoted string, so the key's own check judges it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for candidate in (f"++{key}={value}", "++{}='{}'".format(key, value.replace("'", "\\'"))):
+        try:
+            parser.parse_override(candidate)
+            return candidate
+        except Exception:  # noqa: BLE001 - the grammar's lexer raises ANTLR's own errors, not Hydra's
+            continue
+    raise SpecError(CLI, key, f"cannot read the value {value!r} (quote it: {key}='\"...\"')")
 
 
 def _defaults_with_groups(raw: Any) -> list[Any]:
@@ -173,6 +190,10 @@ def _compose(config_dir: str, src: str, raw: dict[str, Any], hydra_overrides: li
         raise SpecError(src, "defaults", " ".join(str(e).split("\n")[0].split())) from None
     except HydraException as e:
         msg = " ".join(str(e).split("\n")[0].split()).replace(primary, src)
+        m = re.match(r"Error merging override \+*([\w.]+)=(.*)", msg)
+        if m and m.group(1) in schema.KEYS_BY_PATH:  # a section replaced by a value of another type
+            key = schema.key(m.group(1))
+            raise SpecError(CLI, key.path, f"must be {key.allowed()}, got {m.group(2)}") from None
         raise SpecError(src, "", msg) from None
     finally:
         GlobalHydra.instance().clear()
@@ -307,16 +328,19 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
                       timeout=_get(src, data, "trial.timeout"), retries=_get(src, data, "trial.retries"),
                       log_limit=_get(src, data, "trial.log_limit"))
 
+    if trial.config is not None and not os.path.isfile(os.path.join(base_dir, trial.config)):
+        raise SpecError(src, "trial.config", f"no such file: {trial.config!r} (relative to {base_dir or '.'})")
+
     search_d = _section(data, "search", src)
-    method = search_d.pop("method", GROUP_DEFAULTS["search"])
+    method = schema.key("search.method").check(src, search_d.pop("method", GROUP_DEFAULTS["search"]))
     es_d = _section(data, "early_stop", src)
-    es_type = es_d.pop("type", GROUP_DEFAULTS["early_stop"])
+    es_type = schema.key("early_stop.type").check(src, es_d.pop("type", GROUP_DEFAULTS["early_stop"]))
     if es_type not in schema.GROUP_OPTIONS["early_stop"]:
         raise SpecError(src, "early_stop", f"unknown type {es_type!r} "
                         f"(allowed: {', '.join(schema.GROUP_OPTIONS['early_stop'])})")
     es_opts = schema.check_group(src, "early_stop", es_type, es_d)
     be_d = _section(data, "backend", src)
-    be_type = be_d.pop("type", GROUP_DEFAULTS["backend"])
+    be_type = schema.key("backend.type").check(src, be_d.pop("type", GROUP_DEFAULTS["backend"]))
     if be_type not in schema.GROUP_OPTIONS["backend"]:
         raise SpecError(src, "backend", f"unknown backend {be_type!r} (allowed: {', '.join(schema.GROUP_OPTIONS['backend'])})")
     be_opts = schema.check_group(src, "backend", be_type, be_d)

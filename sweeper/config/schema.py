@@ -26,6 +26,7 @@ class Key:
     default: Any = None
     doc: str = ""
     low: float | None = None  # int: >= low; number: > low (or >= low when `inclusive`)
+    high: int | None = None  # int: <= high (every int: <= INT_MAX, what SQL and JSON readers hold)
     inclusive: bool = False
     nullable: bool = True
     choices: tuple[str, ...] = ()
@@ -39,7 +40,9 @@ class Key:
     def allowed(self) -> str:
         """What the key accepts, in the words of an error message and of the README."""
         if self.kind == "int":
-            text = f"an integer >= {self.low:g}" if self.low is not None else "an integer"
+            high = self.high if self.high is not None else INT_MAX
+            text = (f"an integer from {self.low:g} to {high}" if self.high is not None and self.low is not None
+                    else f"an integer >= {self.low:g}" if self.low is not None else "an integer")
         elif self.kind == "number":
             text = "a number" + (f" {'>=' if self.inclusive else '>'} {self.low:g}" if self.low is not None else "")
         elif self.kind == "str":
@@ -63,6 +66,10 @@ class Key:
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int) or (self.low is not None and value < self.low):
                 raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}")
+            high = self.high if self.high is not None else INT_MAX
+            if value > high:
+                limit = "" if self.high is not None else f" (at most {high})"
+                raise SpecError(source, self.path, f"must be {self.allowed()}, got {value}{limit}")
             return value
         if self.kind == "number":
             ok = not isinstance(value, bool) and isinstance(value, (int, float))
@@ -121,6 +128,8 @@ class SizeKey(Key):
 
 
 GOALS = ("minimize", "maximize")
+#: the largest integer any key takes: a 64-bit signed integer, what SQL storages and JSON readers hold
+INT_MAX = 2**63 - 1
 
 #: every key of the sweep file outside the config groups' own options, in README order
 KEYS: tuple[Key, ...] = (
@@ -141,9 +150,9 @@ KEYS: tuple[Key, ...] = (
     SizeKey("trial.log_limit", "size", "10MB", doc="the most kept of each of a trial's stdout.txt and "
             "stderr.txt: the first and last halves, with a note of what was cut between (KB, MB, GB: 1024-based)"),
     Key("n_trials", "int", low=1, doc="trials to finish (complete, pruned or failed); grid: the grid size"),
-    Key("workers", "int", low=1, doc="trials at once; null: as many as `resources` allow"),
+    Key("workers", "int", low=1, high=10_000, doc="trials at once; null: as many as `resources` allow"),
     Key("max_failures", "int", 10, low=0, nullable=False, doc="failed trials tolerated before the sweep stops"),
-    Key("seed", "int", low=0, doc="seeds the sampler"),
+    Key("seed", "int", low=0, high=2**32 - 1, doc="seeds the sampler (NumPy takes 32 bits)"),
     Key("storage", "str", doc="SQLAlchemy URL of the study; null: `sqlite:///.sweeps/sweeps.db`"),
     Key("tracking", "mapping", doc="where runs are tracked"),
     Key("tracking.uri", "str", doc="MLflow tracking URI; null: `MLFLOW_TRACKING_URI`, else "
@@ -202,11 +211,12 @@ GROUP_DEFAULTS = {"search": "tpe", "early_stop": "none", "backend": "local"}
 #: keys that may change on resume without changing the sweep's identity
 BUDGET_KEYS = ("n_trials", "workers", "max_failures")
 
-_BY_PATH = {k.path: k for k in KEYS}
+#: the keys of `KEYS` by their dotted path
+KEYS_BY_PATH = {k.path: k for k in KEYS}
 
 
 def key(path: str) -> Key:
-    return _BY_PATH[path]
+    return KEYS_BY_PATH[path]
 
 
 def top_keys() -> tuple[str, ...]:

@@ -29,17 +29,30 @@ def _quiet() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def open_storage(url: str, create_dirs: bool = False) -> Any:
-    """An RDBStorage for `url`, or a one-line StorageError; creates nothing when it fails."""
+def check_url(url: str) -> Any:
+    """`url` parsed, with its database driver found, or a one-line StorageError: what can be known
+    of a storage URL without connecting (checked before any worker starts)."""
     import sqlalchemy
-
-    _quiet()
-    from optuna.storages import RDBStorage
 
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except Exception:
         raise StorageError(f"storage: {mask(url)!r} is not an SQLAlchemy URL (e.g. sqlite:///sweeps.db)") from None
+    try:
+        parsed.get_dialect()
+    except Exception as e:
+        msg = " ".join(str(e).split("\n")[0].split())
+        raise StorageError(f"storage: cannot open {mask(url)}: {mask(msg)[:300]}") from None
+    return parsed
+
+
+def open_storage(url: str, create_dirs: bool = False) -> Any:
+    """An RDBStorage for `url`, or a one-line StorageError; creates nothing when it fails."""
+
+    _quiet()
+    from optuna.storages import RDBStorage
+
+    parsed = check_url(url)
     engine_kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database or ""
