@@ -298,6 +298,10 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         lease.release()
         final_tags = {"sweep.pruned": str(driver.pruned), "sweep.failed": str(driver.failed),
                       "sweep.complete": str(driver.complete)}
+        if spec.budget.any() and outcome.state == "FINISHED":
+            # which limit ended the sweep: a budget, or n_trials (the first reached)
+            outcome.message = outcome.message or f"n_trials reached ({driver.finished}/{spec.n_trials} trials)"
+            final_tags["sweep.stopped_by"] = outcome.message.split(" ", 1)[0]
     except Exception as e:
         fault = None if isinstance(e, SweepError) else faults.classify(e, watch)
         if fault is None:
@@ -341,6 +345,8 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     where = tracker.references()
     result = Result(spec.name, outcome.state, b.number if b else None, list(b.values) if b else None,
                     dict(b.params) if b else {}, time.monotonic() - t0, where)
+    if outcome.state == "FINISHED" and outcome.message:
+        say(f"stopped: {outcome.message}")
     if b is not None:
         shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in b.params.items())
         say(f"best {spec.metrics[0]}={b.value:.6g} at trial {b.number}: {shown}")

@@ -166,7 +166,11 @@ def ls_(storage: str | None, as_json: bool) -> None:
         return
     rows = [(s["name"], s["state"], f"{s['done']}/{number(s['n_trials'])}", str(s["running"]), str(s["failed"]),
              number(s["best_value"])) for s in sweeps]
-    table(("NAME", "STATE", "DONE", "RUNNING", "FAILED", "BEST"), rows, click.echo, right=(2, 3, 4, 5))
+    head = ("NAME", "STATE", "DONE", "RUNNING", "FAILED", "BEST")
+    if any(s["budget"] for s in sweeps):  # spent/total of each budget, for the sweeps that have one
+        rows = [(*r, ", ".join(f"{k} {v}" for k, v in s["budget"].items())) for r, s in zip(rows, sweeps, strict=True)]
+        head = (*head, "BUDGET")
+    table(head, rows, click.echo, right=(2, 3, 4, 5))
 
 
 @main.command()
@@ -186,7 +190,8 @@ def status(name: str, storage: str | None, as_json: bool) -> None:
     click.echo(f"{name}: {s['state']}, {s['complete']} complete, {s['pruned']} pruned, "
                f"{s['failed']} failed, {s['interrupted']} interrupted, {s['retried']} retried, "
                f"{s['running']} running "
-               f"of n_trials={s['n_trials']}")
+               f"of n_trials={s['n_trials']}"
+               + "".join(f", {k} {v}" for k, v in s["budget"].items()))
     params = list(dict.fromkeys(k for t in s["trials"] for k in t["params"]))
     rows = []
     for t in s["trials"]:

@@ -87,13 +87,14 @@ def _listing(study: optuna.Study) -> dict[str, Any]:
     return {"name": summ["name"], "state": summ["state"], "n_trials": summ["n_trials"],
             "done": summ["complete"] + summ["pruned"] + summ["failed"],
             **{k: summ[k] for k in ("complete", "pruned", "failed", "interrupted", "retried", "running",
-                                    "best_value", "best_trial", "directions")}}
+                                    "best_value", "best_trial", "directions", "budget")}}
 
 
 def sweeps(storage: str | None = None) -> list[dict[str, Any]]:
     """What `sweep ls` shows, one dict per sweep in the storage: {name, state, n_trials, done
     (trials that count towards n_trials), complete, pruned, failed, interrupted, retried, running,
-    best_value, best_trial, directions}."""
+    best_value, best_trial, directions, budget (spent/total of each budget the sweep has, e.g.
+    {"steps": "41/60"})}."""
     import optuna
 
     st = studies.open_storage(_storage_url(storage))

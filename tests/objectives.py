@@ -174,6 +174,27 @@ def logs_a_model(cfg):
     return {"loss": (x - 1.0) ** 2}
 
 
+def stepped(cfg):
+    """Ten reported steps (epochs) of a curve that ends at (x - 1)^2."""
+    for step in range(10):
+        time.sleep(0.02)
+        sweeper.report(step=step, loss=(float(cfg.x) - 1.0) ** 2 + 1.0 / (step + 1))
+    return {"loss": (float(cfg.x) - 1.0) ** 2}
+
+
+def half_second(cfg):
+    time.sleep(0.5)
+    return {"loss": float(cfg.x) ** 2}
+
+
+def second_long(cfg):
+    """Five reports 0.2 s apart: a trial long enough to be hit mid-run (the chaos test)."""
+    for step in range(5):
+        time.sleep(0.2)
+        sweeper.report(step=step, loss=float(cfg.x) + 1.0 / (step + 1))
+    return {"loss": float(cfg.x)}
+
+
 def joined(cfg):
     """Like slowish, but every trial after the first marks its worker (`in.<pid>`) and waits for the
     file `go`: the test lets them on once a worker of the second agent is inside a trial."""

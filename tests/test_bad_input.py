@@ -35,6 +35,7 @@ BAD_BY_KIND: dict[str, list[str]] = {
     "choice": ["sideways", "1", "''", "[]"],
     "mapping": ["5", "x", "[]"],
     "size": ["-1", "'10 parsecs'", "''", "[]", "abc", ".nan", "'10 minutes'"],
+    "duration": ["-1", "0", "'90 minutes'", "''", "[]", "abc", ".nan", ".inf", "1h-5m", "true"],
 }
 
 

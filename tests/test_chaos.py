@@ -41,14 +41,14 @@ from helpers import (
     write,
 )
 
-GRID = 18
+GRID = 24
 SWEEP_FILE = """
 name: chaos
 objective: {{metric: loss}}
 params: {{x: "range(0, {grid})"}}
-trial: {{function: objectives:slowish, retries: 3}}
+trial: {{function: objectives:second_long, retries: 3}}
 search: {{method: grid}}
-workers: 3
+workers: 2
 max_failures: 100
 tracking: {{uri: "{uri}"}}
 """
@@ -73,6 +73,9 @@ class Chaos:
         self.stderr = workdir / "launch-0.err"
         self.stopped = False  # the running launcher was stopped by a fault (its exit status is ours)
         self.log: list[str] = []
+        # the moments of the faults: after how many COMPLETE trials each comes (a fault may land
+        # later than its moment when the previous one took long; it is then applied at once)
+        self.moments = sorted(self.rng.sample(range(1, GRID - 1), ROUNDS))
         write(workdir / "sweep.yaml", SWEEP_FILE.format(grid=GRID, uri=self.uri))
 
     def done(self) -> bool:
@@ -95,10 +98,9 @@ class Chaos:
                                              stderr=err_file, start_new_session=True)
         self.stopped = False
 
-    def wait_mid_trial(self) -> bool:
-        """Until a few more trials are COMPLETE and another is mid-trial; False once the sweep ended."""
+    def wait_mid_trial(self, target: int) -> bool:
+        """Until `target` trials are COMPLETE and another is mid-trial; False once the sweep ended."""
         assert self.launcher is not None
-        target = min(GRID, count(self.db, "COMPLETE") + self.rng.randint(1, 4))
 
         def ready() -> bool | str:
             if self.done() or self.launcher.poll() is not None:  # type: ignore[union-attr]
@@ -181,9 +183,9 @@ def test_chaos(workdir):
     seed = int(os.environ.get("SWEEPER_CHAOS_SEED") or time.time_ns() % 1_000_000)
     chaos = Chaos(workdir, seed)
     try:
-        for _ in range(ROUNDS):
+        for moment in chaos.moments:
             chaos.ensure_running()
-            if not chaos.wait_mid_trial():
+            if not chaos.wait_mid_trial(moment):
                 break
             chaos.hit(chaos.rng.choice(FAULTS))
         chaos.finish()

@@ -23,6 +23,7 @@ from .schema import GROUP_DEFAULTS, SELECTOR, suggest
 from .space import parse_params
 from .spec import (
     BackendSpec,
+    BudgetSpec,
     EarlyStopSpec,
     Objective,
     Resources,
@@ -355,6 +356,9 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         raise SpecError(src, "resources.gpus", f"must be a fraction of one GPU or a whole number, got {resources.gpus}")
     _section(data, "tracking", src)
 
+    _section(data, "budget", src)
+    budget = BudgetSpec(steps=_get(src, data, "budget.steps"), time=_get(src, data, "budget.time"),
+                        target=_get(src, data, "budget.target"))
     storage = _get(src, data, "storage") or default_storage(workdir)
     spec = SweepSpec(
         name=name,
@@ -376,6 +380,7 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         workdir=workdir,
         resolved_yaml=mask(OmegaConf.to_yaml(OmegaConf.create(stored))),
         definition=stored,
+        budget=budget,
     )
     from .. import early_stop, search
 

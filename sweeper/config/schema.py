@@ -19,7 +19,7 @@ from ..errors import SpecError
 
 @dataclass(frozen=True)
 class Key:
-    """One key of the sweep file. `kind`: int, number, str, choice, mapping, any (size: `SizeKey`)."""
+    """One key of the sweep file. `kind`: int, number, str, choice, mapping, any (size: `SizeKey`, duration: `DurationKey`)."""
 
     path: str
     kind: str
@@ -72,7 +72,7 @@ class Key:
                 raise SpecError(source, self.path, f"must be {self.allowed()}, got {value}{limit}")
             return value
         if self.kind == "number":
-            ok = not isinstance(value, bool) and isinstance(value, (int, float))
+            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value  # not NaN
             if ok and self.low is not None:
                 ok = value >= self.low if self.inclusive else value > self.low
             if not ok:
@@ -127,6 +127,42 @@ class SizeKey(Key):
             raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}") from None
 
 
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                       r"(?:(\d+(?:\.\d+)?)s)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number of seconds or a string like `90m`, `8h`, `1h30m`, `45s`, `2d`.
+    ValueError for anything else (`90 minutes`, a negative, zero)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(value) if isinstance(value, str) else None
+        if m is None or not any(m.groups()):
+            raise ValueError(value)
+        seconds = sum(float(g) * unit for g, unit in zip(m.groups(), (86400, 3600, 60, 1), strict=True) if g)
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(value)
+    return seconds
+
+
+class DurationKey(Key):
+    """A key holding a length of time (`parse_duration`); it checks to seconds, a float."""
+
+    def allowed(self) -> str:
+        return "a duration like `90m`, `8h`, `1h30m`, `45s`, `2d`, or seconds > 0, or null"
+
+    def check(self, source: str, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}") from None
+
+
 GOALS = ("minimize", "maximize")
 #: the largest integer any key takes: a 64-bit signed integer, what SQL storages and JSON readers hold
 INT_MAX = 2**63 - 1
@@ -152,6 +188,12 @@ KEYS: tuple[Key, ...] = (
     Key("n_trials", "int", low=1, doc="trials to finish (complete, pruned or failed); grid: the grid size"),
     Key("workers", "int", low=1, high=10_000, doc="trials at once; null: as many as `resources` allow"),
     Key("max_failures", "int", 10, low=0, nullable=False, doc="failed trials tolerated before the sweep stops"),
+    Key("budget", "mapping", doc="limits beyond `n_trials`: the sweep ends at the first one reached"),
+    Key("budget.steps", "int", low=1, doc="steps (epochs) reported by all trials together; running trials "
+        "stop at their next report once it is spent"),
+    DurationKey("budget.time", "duration", doc="wall time of the sweep, over all its launches and agents "
+                "(`90m`, `8h`, `1h30m`)"),
+    Key("budget.target", "number", doc="stop once a finished trial's objective is this good or better"),
     Key("seed", "int", low=0, high=2**32 - 1, doc="seeds the sampler (NumPy takes 32 bits)"),
     Key("storage", "str", doc="SQLAlchemy URL of the study; null: `sqlite:///.sweeps/sweeps.db`"),
     Key("tracking", "mapping", doc="where runs are tracked"),
@@ -209,7 +251,7 @@ GROUP_OPTIONS: dict[str, dict[str, tuple[Key, ...]]] = {
 SELECTOR = {"search": "method", "early_stop": "type", "backend": "type"}
 GROUP_DEFAULTS = {"search": "tpe", "early_stop": "none", "backend": "local"}
 #: keys that may change on resume without changing the sweep's identity
-BUDGET_KEYS = ("n_trials", "workers", "max_failures")
+BUDGET_KEYS = ("n_trials", "workers", "max_failures", "budget")
 
 #: the keys of `KEYS` by their dotted path
 KEYS_BY_PATH = {k.path: k for k in KEYS}

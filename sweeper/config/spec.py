@@ -69,6 +69,18 @@ class TrackingSpec:
 
 
 @dataclass(frozen=True)
+class BudgetSpec:
+    """Limits beyond `n_trials`; the sweep ends at the first one reached (see driver/budget.py)."""
+
+    steps: int | None = None  # reported steps (epochs) of all trials together
+    time: float | None = None  # seconds of wall time the sweep runs, over all its launches and agents
+    target: float | None = None  # a finished trial's objective at least this good
+
+    def any(self) -> bool:
+        return self.steps is not None or self.time is not None or self.target is not None
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     name: str
     objectives: tuple[Objective, ...]
@@ -89,6 +101,7 @@ class SweepSpec:
     workdir: str  # where `sweep launch` ran: trial modules import from here, outputs live here
     resolved_yaml: str  # the composed sweep, interpolations kept and secrets masked
     definition: dict[str, Any] = field(default_factory=dict)  # the same as plain data
+    budget: BudgetSpec = field(default_factory=BudgetSpec)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -116,7 +129,8 @@ class SweepSpec:
                   "storage": self.definition.get("storage") or self.storage,
                   "trial.target": self.trial.function or self.trial.command,
                   "trial.timeout": self.trial.timeout, "trial.retries": self.trial.retries,
-                  "trial.log_limit": self.trial.log_limit})
+                  "trial.log_limit": self.trial.log_limit, "budget.steps": self.budget.steps,
+                  "budget.time": self.budget.time, "budget.target": self.budget.target})
         s.update({f"search.{k}": v for k, v in self.search.options.items()})
         if self.early_stop.type != "none":
             s.update({f"early_stop.{k}": v for k, v in self.early_stop.options.items()})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from ..search import grid
 from ..state import attrs, coordination, faults
 from ..state.store import counts
 from ..tracking.base import Tracker
+from .budget import Budget
 from .retries import RetryQueue
 from .tasks import TaskBuilder
 
@@ -48,6 +50,9 @@ class ProgressView(Protocol):
     def counts(self, complete: int, pruned: int, failed: int) -> None:
         """The driver's totals (a retried crash is not a failure), after each trial's end."""
 
+    def budget(self, spent: dict[str, str]) -> None:
+        """Spent/total of each budget (e.g. {"steps": "41/60"}), about once a second."""
+
     def tick(self, running: int) -> None: ...
 
     def closing(self, what: str) -> None:
@@ -72,6 +77,9 @@ class Silent:
         pass
 
     def counts(self, *args: Any) -> None:
+        pass
+
+    def budget(self, spent: dict[str, str]) -> None:
         pass
 
     def closing(self, what: str) -> None:
@@ -117,7 +125,8 @@ class Driver:
         self.shared = False  # other drivers (agents) work, or have worked, on the study during this run
         #: checkpoints of a trial's attempts: the backend's folder every host sees, if it has one
         checkpoint_root = backend.checkpoint_root or os.path.join(spec.sweep_dir, "checkpoints")
-        self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None)
+        # a trial waits for the driver's word at each report where something may stop it there
+        self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None or spec.budget.any())
         self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed}
         self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed}
         self.objective = spec.objectives[0]  # what reports and the pruner judge
@@ -130,6 +139,9 @@ class Driver:
         self.finished = self.failed = self.complete = self.pruned = 0
         self.best_values: list[float] | None = None
         self.best_number: int | None = None
+        self.budget: Budget | None = None
+        if spec.budget.any():
+            self.budget = Budget(spec.budget, self.objective, study, lease.id if lease is not None else uuid.uuid4().hex[:12])
 
     # --- setup ---------------------------------------------------------------------------------
     def _initial_state(self) -> None:
@@ -213,6 +225,9 @@ class Driver:
             self.sleep(0.1)
             live = coordination.live_leases(self.study, self.lease.key)
 
+    def _budget_spent(self) -> bool:
+        return self.budget is not None and self.budget.spent() is not None
+
     def _budget_left(self, target: int) -> int:
         if not self.shared:
             return target - self.finished - len(self.running)
@@ -228,6 +243,8 @@ class Driver:
         too_many_failures = False
         self.progress.start(target, self.finished, self.failed, self.best_value, self.best_number)
         self.tracker.prepare()
+        if self.budget is not None:  # the clock of budget.time starts with the first trial
+            self.budget.start(self.best_value)
         while True:
             if self.stop_requested:
                 return self._interrupt()
@@ -235,7 +252,7 @@ class Driver:
                 self.watch.check()
             if self.failed > self.spec.max_failures:
                 too_many_failures = True
-            while free and not too_many_failures and self._budget_left(target) > 0:
+            while free and not too_many_failures and self._budget_left(target) > 0 and not self._budget_spent():
                 if not self._launch(free[0]):
                     break
                 free.pop(0)
@@ -248,16 +265,20 @@ class Driver:
                     free.sort()
                     self.progress.counts(self.complete, self.pruned, self.failed)
             self._check_deadlines()
+            if self.budget is not None and self.budget.refresh():
+                self.progress.budget(self.budget.shown())
             self.tracker.poll()
             if self.lease is not None:
                 self.lease.renew([r.number for r in self.running.values()])
                 self._requeue_orphans()
             self.progress.tick(len(self.running))
+        if self.budget is not None:
+            self.budget.close()
         if too_many_failures:
             return SweepOutcome("FAILED", f"stopped: {self.failed} trials failed, more than max_failures={self.spec.max_failures}")
         if self.complete == 0:
             return SweepOutcome("FAILED", "no trial completed")
-        return SweepOutcome("FINISHED")
+        return SweepOutcome("FINISHED", self.budget.reason if self.budget is not None and self.budget.reason else "")
 
     def _launch(self, slot: int) -> bool:
         retry = self.retries.pop()
@@ -326,9 +347,15 @@ class Driver:
         if value is not None and math.isfinite(value):
             r.reported_objective = True
             r.trial.report(value, ev.step)
+            if self.budget is not None:
+                self.budget.step()
             if self.pruner is not None:
                 prune = r.pruned = r.trial.should_prune()
-        if self.pruner is not None:
+        stop = self.budget.spent() if self.budget is not None and not prune else None
+        if stop is not None:  # stopped where it stands, as a pruner would: its reported steps stand
+            prune = r.pruned = True
+            r.trial.set_user_attr(attrs.STOPPED_BY, stop.split(" ", 1)[0])
+        if self.pruner is not None or self.budget is not None:
             self.backend.reply(ev.slot, prune)
         self.tracker.trial_reported(r.number, ev.step, ev.metrics)
         self.progress.trial_reported(r.number, ev.step, value if value is not None and math.isfinite(value) else None)
@@ -363,6 +390,8 @@ class Driver:
         self.study.tell(r.trial, values)
         self.finished += 1
         self.complete += 1
+        if self.budget is not None:
+            self.budget.finished(values[0])
         tags: dict[str, str] = {}
         if not r.reported_objective and self.pruner is not None:
             tags["trial.warning"] = "never called sweeper.report: early stopping could not judge this trial"

@@ -16,11 +16,13 @@ WORKDIR = "sweeper.workdir"  # where `sweep launch` ran: a resume runs trials th
 BASE_DIR = "sweeper.base_dir"  # the sweep file's folder: trial.config resolves there
 TRACKER_PREFIX = "sweeper.tracker."  # + tracker name + "." + key: what a tracker keeps (its run ids)
 LEASE_PREFIX = "sweeper.agent."  # + lease id: a live driver's lease (see coordination.py)
+PERIOD_PREFIX = "sweeper.period."  # + lease id: [first, last] epoch second that driver ran (budget.time)
 #: the MLflow tracker's parent run id, under the name studies have always used
 MLFLOW_PARENT = "sweeper.parent_run_id"
 
 # --- trial user attrs ---------------------------------------------------------------------------
 ERROR = "sweeper.error"  # why the trial failed
+STOPPED_BY = "sweeper.stopped_by"  # the budget that stopped the trial at a report (it is PRUNED)
 INTERRUPTED = "sweeper.interrupted"  # cut off by an interruption: not counted, re-run
 RETRY_OF = "sweeper.retry_of"  # the number of the attempt this trial repeats
 RETRIED = "sweeper.retried"  # a self-crash that was retried: its retry counts instead

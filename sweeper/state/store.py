@@ -207,6 +207,8 @@ def spec_yaml(study: Any) -> str:
 
 
 def summary(study: Any) -> dict[str, Any]:
+    from .budget import summary as budget_summary
+
     trials = study.get_trials(deepcopy=False)
     c = counts(trials)
     best = best_trial(study)
@@ -218,7 +220,8 @@ def summary(study: Any) -> dict[str, Any]:
             "pruned": c.pruned, "failed": c.failed, "interrupted": c.interrupted, "retried": c.retried,
             "running": c.running,
             "best_value": best.value if best else None, "best_trial": best.number if best else None,
-            "directions": [d.name.lower() for d in study.directions]}
+            "directions": [d.name.lower() for d in study.directions],
+            "budget": budget_summary(spec.get("budget"), trials, study.user_attrs, best.value if best else None)}
 
 
 def records(study: Any, numbers: list[int] | None = None) -> list[TrialRecord]:

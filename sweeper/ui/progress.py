@@ -8,6 +8,7 @@ Optional reports beyond the protocol, which the driver may call when it has them
   trial_reported(number, step, value)  the last intermediate value of a running trial
   closing(what)                        what the sweep waits on after the last trial ("writing MLflow...")
   counts(complete, pruned, failed)     the driver's own totals, which win over the view's tally
+  budget(spent)                        spent/total of each budget ({"steps": "41/60"}), once a second
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Progress:
         self.any_started = False  # a trial was started in this run
         self.running: dict[int, _Trial] = {}  # started and not finished, by trial number
         self.ended: set[int] = set()  # finished in this run: a second report of one is ignored
+        self.spent: dict[str, str] = {}  # spent/total of each budget, as the driver last said
         self.failures: deque[tuple[int, str]] = deque(maxlen=MAX_FAILURES)
         self.session_finished = 0  # finished in this run (the rate ignores a resumed sweep's earlier trials)
         self.t0 = clock()  # start() resets it: elapsed and rate count from the first trial asked
@@ -195,6 +197,12 @@ class Progress:
             self.complete, self.pruned, self.failed = complete, pruned, failed
         self.changed()
 
+    def budget(self, spent: dict[str, str]) -> None:
+        """Optional: spent/total of each budget, shown under the counts (the plain view: at each end)."""
+        with self.lock:
+            self.spent = dict(spent)
+        self.changed()
+
     def stop(self) -> None:
         with self.lock:
             if self.t_end is None:
@@ -213,7 +221,8 @@ class Progress:
             of = f"/{self.target}" if self.target else ""
             summary = (f" | done {self.finished}{of}, running {self.n_running}, failed {self.failed}"
                        f", best {self.metric}={_fmt(self.best)}"
-                       + (f" (trial {self.best_number})" if self.best_number is not None else ""))
+                       + (f" (trial {self.best_number})" if self.best_number is not None else "")
+                       + "".join(f", {k} {v}" for k, v in self.spent.items()))
         self.line(f"[{self.name}] trial {number} {state} {detail}".rstrip() + summary)
 
 
@@ -276,6 +285,8 @@ class LiveProgress(Progress):
                 body: list[Any] = [self._spinner("starting…")]
             else:
                 body = [self._bar(), self._counts(), self._best()]
+                if self.spent:
+                    body.append(Text("budget  " + ", ".join(f"{k} {v}" for k, v in self.spent.items()), style="dim"))
                 if not self.any_started and self.closing_what is None and self.t_end is None:
                     body += [self._spinner("waiting for the first trial to start…")]
                 if self.running:

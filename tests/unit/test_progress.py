@@ -322,3 +322,16 @@ def test_make_picks_plain_lines_when_stdout_is_not_a_terminal(monkeypatch: pytes
     monkeypatch.setattr("sys.stdout", out)
     p = make("quick", "val_loss")
     assert type(p) is Progress and p.stream is out
+
+
+def test_budgets_spent_show_under_the_counts_and_in_plain_lines(live: LiveProgress) -> None:
+    live.start(200, 0, 0, None, None)
+    assert "budget" not in text_of(live)  # a sweep without budgets shows no such line
+    live.budget({"steps": "41/60", "time": "2m10s/8h00m"})
+    assert "budget  steps 41/60, time 2m10s/8h00m" in line_with(text_of(live), "budget")
+    p, out = plain()
+    p.start(4, 0, 0, None, None)
+    p.budget({"steps": "10/60"})
+    p.trial_started(0, {"x": 1})
+    p.trial_finished(0, "COMPLETE", 0.5, 0.5, 0)
+    assert out.getvalue().rstrip().endswith("best val_loss=0.5 (trial 0), steps 10/60")
