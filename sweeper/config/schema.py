@@ -10,6 +10,7 @@ live in `conf/search/`, and a sampler's signature is what validates them (see `s
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ class Key:
             text = (f"an integer from {self.low:g} to {high}" if self.high is not None and self.low is not None
                     else f"an integer >= {self.low:g}" if self.low is not None else "an integer")
         elif self.kind == "number":
-            text = "a number" + (f" {'>=' if self.inclusive else '>'} {self.low:g}" if self.low is not None else "")
+            text = "a finite number" + (f" {'>=' if self.inclusive else '>'} {self.low:g}" if self.low is not None else "")
         elif self.kind == "str":
             text = "a non-empty string"
         elif self.kind == "choice":
@@ -72,7 +73,8 @@ class Key:
                 raise SpecError(source, self.path, f"must be {self.allowed()}, got {value}{limit}")
             return value
         if self.kind == "number":
-            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value  # not NaN
+            # finite: NaN compares false with everything, and an infinite bound means no bound (null)
+            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
             if ok and self.low is not None:
                 ok = value >= self.low if self.inclusive else value > self.low
             if not ok:
