@@ -39,8 +39,11 @@ seed: 4
 @pytest.mark.slow
 def test_sweep_on_a_joined_ray_cluster_with_gpus_and_pruning(workdir, ray_cluster):
     write(workdir / "sweep.yaml", SWEEP.replace("ADDRESS", ray_cluster))
-    p = run_cli(["launch", "sweep.yaml"], workdir, timeout=400)
+    p = run_cli(["launch", "sweep.yaml", "workers=4"], workdir, timeout=400)
     assert p.returncode == 0, p.stdout + p.stderr
+    # the 2-CPU cluster holds 2 trials of 1 CPU: Ray places by resources, and the user is told
+    assert ("warning: workers=4, but the Ray cluster runs 2 trials at a time: CPUs are short "
+            "(resources.cpus=1 per trial, 2 CPUs in the cluster)") in p.stdout, p.stdout
     study = optuna.load_study(study_name="onray", storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") + states.count("PRUNED") == 16 and states.count("PRUNED") >= 4

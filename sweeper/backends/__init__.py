@@ -6,6 +6,7 @@ adding a backend is one module plus one line here (and its keys in `config/schem
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from ..config.spec import SweepSpec
@@ -17,7 +18,9 @@ def _local(spec: SweepSpec) -> Backend:
     from .local import LocalBackend
 
     slots = gpus.plan(spec, spec.workers)
-    return LocalBackend(len(slots), spec.workdir, slots, spec.sweep_dir)
+    backend = LocalBackend(len(slots), spec.workdir, slots, spec.sweep_dir)
+    backend.warnings += gpus.shortfall(spec, len(slots), os.cpu_count() or 1)
+    return backend
 
 
 def _ray(spec: SweepSpec) -> Backend:

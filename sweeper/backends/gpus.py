@@ -52,3 +52,19 @@ def plan(spec: SweepSpec, workers: int | None, devices: list[str] | None = None)
                             f"({','.join(devices)}) are available")
         slots = [{"CUDA_VISIBLE_DEVICES": ",".join(devices[i * k:(i + 1) * k])} for i in range(len(devices) // k)]
     return slots[:workers] if workers else slots
+
+
+def shortfall(spec: SweepSpec, slots: int, cpus: int) -> list[str]:
+    """What the user must hear when the local machine cannot give `workers` what `resources` asks:
+    fewer GPU slots than workers (fewer trials at once), or more CPUs asked than the machine has
+    (trials share the CPUs and run slower)."""
+    out = []
+    workers, r = spec.workers, spec.resources
+    if workers and slots < workers:
+        out.append(f"workers={workers}, but {slots} trials run at a time: GPUs are short "
+                   f"(resources.gpus={r.gpus:g} per trial, {len(detect())} GPUs here)")
+    asked = min(workers or slots, slots) * r.cpus
+    if asked > cpus:
+        out.append(f"{min(workers or slots, slots)} trials at a time ask for {asked:g} CPUs (resources.cpus="
+                   f"{r.cpus:g} each), but this machine has {cpus}: they share the CPUs and each runs slower")
+    return out

@@ -199,16 +199,24 @@ class RayBackend(Backend):
             ray.shutdown()
             raise SpecError(spec.source, "resources.gpus", f"{gpus:g} GPUs per trial, but no Ray node has more than "
                             f"{max_gpus:g}")
-        capacity = 0
+        capacity = by_cpu = 0
         for n in nodes:
-            fit = math.floor(n["Resources"].get("CPU", 0) / cpus + 1e-9)
+            fit = cpu_fit = math.floor(n["Resources"].get("CPU", 0) / cpus + 1e-9)
             if gpus > 0:
                 fit = min(fit, math.floor(n["Resources"].get("GPU", 0) / gpus + 1e-9))
             capacity += fit
+            by_cpu += cpu_fit
         if capacity < 1:
             ray.shutdown()
             raise SpecError(spec.source, "resources", f"no Ray node can hold one trial ({cpus:g} CPUs, {gpus:g} GPUs)")
         self.n = min(spec.workers or capacity, capacity)
+        if spec.workers and spec.workers > capacity:  # Ray places by resources: say why fewer run
+            total_cpu = sum(n["Resources"].get("CPU", 0) for n in nodes)
+            total_gpu = sum(n["Resources"].get("GPU", 0) for n in nodes)
+            short = (f"GPUs are short (resources.gpus={gpus:g} per trial, {total_gpu:g} GPUs in the cluster)"
+                     if gpus > 0 and capacity < by_cpu else
+                     f"CPUs are short (resources.cpus={cpus:g} per trial, {total_cpu:g} CPUs in the cluster)")
+            self.warnings.append(f"workers={spec.workers}, but the Ray cluster runs {capacity} trials at a time: {short}")
         if len(nodes) > 1 and not self.checkpoint_root:
             self.warnings.append(f"the Ray cluster has {len(nodes)} nodes and backend.storage is not set: a trial's "
                                  "checkpoints stay on the node that wrote them, so a retry placed on another node "

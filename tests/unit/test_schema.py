@@ -81,3 +81,18 @@ def test_null_means_the_default_and_numbers_are_floats(tmp_path):
     assert spec.early_stop.options["eta"] == 2 and isinstance(spec.early_stop.options["eta"], int)
     with pytest.raises(SpecError, match="early_stop.foo: unknown key for type 'asha'"):
         load({**BASE, "early_stop": {"type": "asha", "foo": None}}, workdir=str(tmp_path))
+
+
+def test_the_local_backend_says_when_resources_are_short(tmp_path, monkeypatch):
+    from sweeper.backends import gpus
+
+    monkeypatch.setenv("SWEEPER_GPUS", "0,1")
+    spec = load({**BASE, "workers": 8}, workdir=str(tmp_path))
+    assert gpus.shortfall(spec, 8, cpus=16) == []
+    assert gpus.shortfall(spec, 8, cpus=2) == [
+        "8 trials at a time ask for 8 CPUs (resources.cpus=1 each), but this machine has 2: they share the "
+        "CPUs and each runs slower"]
+    spec = load({**BASE, "workers": 8, "resources": {"gpus": 1}}, workdir=str(tmp_path))
+    slots = gpus.plan(spec, spec.workers)
+    assert len(slots) == 2 and gpus.shortfall(spec, len(slots), cpus=16) == [
+        "workers=8, but 2 trials run at a time: GPUs are short (resources.gpus=1 per trial, 2 GPUs here)"]
