@@ -59,6 +59,7 @@ class FakeLayout:
         self.starts: dict[int, int] = {}  # trial -> the start time its run was created with
         self.notes: list[str] = []
         self.runs: dict[int, str] = {}
+        self.worker_runs: dict[int, str] = {}  # runs workers created and never reported
         self.calls: list[tuple[Any, ...]] = []  # the calls that succeeded
         self.attempts: list[str] = []  # every call's name, failed ones too
         self.outage_on, self.failed_pings = outage_on, failed_pings
@@ -112,6 +113,10 @@ class FakeLayout:
 
     def sweep_finished(self, state: str | None) -> None:
         self._call("sweep_finished", state)
+
+    def find_trial_run(self, number: int) -> str | None:
+        self._call("find_trial_run", number)
+        return self.worker_runs.get(number)
 
     def trial_started(self, number: int, tags: dict[str, str], start_ms: int) -> str:
         self._call("trial_started", number, tags)
@@ -348,6 +353,16 @@ def test_when_the_worker_could_not_open_the_run_the_writer_creates_it_from_the_t
     # params wait for the run: trial 0's go out after the drain, trial 2's with its metrics
     assert ("run-0", [], [P("x", "0.5")]) in r.layout.named("log")
     assert ("run-2", [M("loss", 1.0, 140, 1)], [P("x", "0.7")]) in r.layout.named("log")
+
+
+def test_a_run_its_worker_created_before_it_was_killed_is_adopted_not_doubled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = FakeLayout()
+    layout.worker_runs[1] = "worker-run-1"  # created in MLflow; the worker died before saying so
+    r = Rig(tmp_path, monkeypatch, layout)
+    r.run(started(1, {"x": 0.6}, ts=120, hooked=True), TrialEnded(1, "FAILED", {}, 0, {}, None, 300))
+    assert layout.named("trial_started") == [] and layout.named("adopt") == [(1, "worker-run-1")]
+    assert layout.named("trial_finished") == [("worker-run-1", "FAILED", [], [P("x", "0.6")], {}, 300)]
 
 
 def test_params_of_a_trial_whose_run_is_being_opened_wait_for_it(

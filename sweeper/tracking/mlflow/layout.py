@@ -169,6 +169,12 @@ class RunLayout:
         self.runs[number] = run.info.run_id
         return run.info.run_id
 
+    def find_trial_run(self, number: int) -> str | None:
+        """The child run of trial `number` already in MLflow (one its worker created), if any."""
+        found = self.client.search_runs([self.experiment_id], max_results=1, filter_string=(
+            f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.`trial.number` = '{number}'"))
+        return found[0].info.run_id if found else None
+
     def adopt(self, number: int, run_id: str) -> None:
         """The run trial `number`'s worker created (trial_run.py)."""
         self.runs[number] = run_id

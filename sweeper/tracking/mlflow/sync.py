@@ -1,8 +1,9 @@
 """Rebuild MLflow's view of finished trials from the study: the study is the truth.
 
 Missing child runs are created with the trial's params, reported values at their steps, state
-and error; runs left RUNNING by an interruption are closed as KILLED. A trial that already has a
-finished run is left alone, so syncing twice changes nothing.
+and error; runs left RUNNING by an interruption are closed as KILLED, and so is a second run left
+RUNNING beside a trial's finished one (its worker opened it and was killed before it said so). A
+trial that already has a finished run is otherwise left alone, so syncing twice changes nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def sync(layout: RunLayout, records: list[TrialRecord]) -> None:
             if mine:
                 continue
         elif done:
+            # a run its worker opened and never reported (killed in between) beside the one the
+            # writer made: closed, so no run of a finished trial stays RUNNING
+            for r in open_runs:
+                client.log_batch(r.info.run_id, tags=tag_list({"trial.state": t.state, "trial.duplicate": "true"}))
+                client.set_terminated(r.info.run_id, status="KILLED", end_time=t.end_ms)
             continue
         status = "KILLED" if t.interrupted else {"COMPLETE": "FINISHED", "PRUNED": "FINISHED"}.get(t.state, "FAILED")
         steps = sorted(t.intermediate)

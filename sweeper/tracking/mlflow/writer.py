@@ -194,7 +194,13 @@ class Writer:
         """A trial whose worker did not (yet) send its run: the writer creates it, from when it was placed."""
         started = self._awaiting.pop(number, None)
         if started is not None:
-            self.layout.trial_started(number, started.tags, started.ts)
+            # its worker may have created the run and been killed before it said so: that run is
+            # the trial's, never a second one beside it
+            found = self.layout.find_trial_run(number)
+            if found is not None:
+                self.layout.adopt(number, found)
+            else:
+                self.layout.trial_started(number, started.tags, started.ts)
 
     # --- operations, as queued by MlflowTracker ------------------------------------------------
     def apply(self, op: Op) -> None:
