@@ -179,6 +179,7 @@ class Chaos:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 20 races / 6 faults with resumes: minutes on 2 cores, more under load
 def test_chaos(workdir):
     seed = int(os.environ.get("SWEEPER_CHAOS_SEED") or time.time_ns() % 1_000_000)
     chaos = Chaos(workdir, seed)

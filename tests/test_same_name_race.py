@@ -49,6 +49,7 @@ def _check_race(folder: Path, outs: list[tuple[int, str, str]]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 20 races / 6 faults with resumes: minutes on 2 cores, more under load
 def test_same_name_launches_race_without_harm(workdir):
     failures = []
     for first in range(0, RACES, AT_ONCE):
