@@ -114,19 +114,30 @@ def parse_size(value: Any) -> int | None:
     return n or None
 
 
-class SizeKey(Key):
-    """A key holding a size in bytes (`parse_size`); it checks to an int, or None for no limit."""
+class ParsedKey(Key):
+    """A key whose value a parser turns into a number (`parse` raises ValueError when it cannot);
+    null stays null. Subclasses name the parser and say what it allows."""
 
-    def allowed(self) -> str:
-        return "bytes, or a string like `10MB`, `512KB`, `1GB`; 0 or null: no limit"
+    @staticmethod
+    def parse(value: Any) -> Any:
+        raise NotImplementedError
 
     def check(self, source: str, value: Any) -> Any:
         if value is None:
             return None
         try:
-            return parse_size(value)
+            return self.parse(value)
         except ValueError:
             raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}") from None
+
+
+class SizeKey(ParsedKey):
+    """A key holding a size in bytes (`parse_size`); it checks to an int, or None for no limit."""
+
+    parse = staticmethod(parse_size)
+
+    def allowed(self) -> str:
+        return "bytes, or a string like `10MB`, `512KB`, `1GB`; 0 or null: no limit"
 
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
@@ -150,19 +161,13 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-class DurationKey(Key):
+class DurationKey(ParsedKey):
     """A key holding a length of time (`parse_duration`); it checks to seconds, a float."""
+
+    parse = staticmethod(parse_duration)
 
     def allowed(self) -> str:
         return "a duration like `90m`, `8h`, `1h30m`, `45s`, `2d`, or seconds > 0, or null"
-
-    def check(self, source: str, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError:
-            raise SpecError(source, self.path, f"must be {self.allowed()}, got {value!r}") from None
 
 
 GOALS = ("minimize", "maximize")

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config.spec import BudgetSpec, Objective
 from ..state import attrs
-from ..state.budget import fmt_seconds, periods, steps_spent, time_spent
+from ..state.budget import fmt_seconds, fmt_target, periods, steps_spent, time_spent
 
 #: how often the driver writes its period and re-reads what other agents spent
 REFRESH_S = 1.0
@@ -69,7 +69,7 @@ class Budget:
         if s.time is not None:
             out["time"] = f"{fmt_seconds(self.time_used())}/{fmt_seconds(s.time)}"
         if s.target is not None:
-            out["target"] = f"{s.target:g} (best {'none yet' if self.best is None else f'{self.best:.6g}'})"
+            out["target"] = fmt_target(s.target, self.best)
         return out
 
     def close(self) -> None:

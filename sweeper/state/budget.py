@@ -38,6 +38,10 @@ def fmt_seconds(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
+def fmt_target(target: float, best: float | None) -> str:
+    return f"{target:g} (best {'none yet' if best is None else f'{best:.6g}'})"
+
+
 def summary(budget: dict[str, Any] | None, trials: list[Any], user_attrs: dict[str, Any],
             best: float | None) -> dict[str, str]:
     """Spent/total of each budget the sweep has, e.g. {"steps": "41/60", "time": "2m10s/8h00m",
@@ -53,5 +57,5 @@ def summary(budget: dict[str, Any] | None, trials: list[Any], user_attrs: dict[s
             total = str(budget["time"])
         out["time"] = f"{fmt_seconds(time_spent(periods(user_attrs)))}/{total}"
     if budget.get("target") is not None:
-        out["target"] = f"{budget['target']:g} (best {'none yet' if best is None else f'{best:.6g}'})"
+        out["target"] = fmt_target(budget["target"], best)
     return out
