@@ -173,8 +173,8 @@ def test_status_and_ls_as_json(swept):
     ls = json.loads(run_cli(["ls", "--json"], d, check=True).stdout)
     assert ls == [{k: s[k] for k in ("name", "state", "n_trials", "done", "complete", "pruned", "failed",
                                       "interrupted", "retried", "running", "best_value", "best_trial",
-                                      "directions")}]
-    assert ls[0]["done"] == 6 and ls[0]["directions"] == ["minimize"]
+                                      "directions", "budget")}]
+    assert ls[0]["done"] == 6 and ls[0]["directions"] == ["minimize"] and ls[0]["budget"] == {}
 
 
 def test_status_text_right_aligns_numbers_and_marks_the_best(swept):
