@@ -143,7 +143,9 @@ def logs_itself(cfg):
     import mlflow
 
     x = float(cfg.x)
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
+        # the run shows the trial's params while the trial runs, not only once it is over
+        mlflow.log_metric("params_while_running", float(float(run.data.params.get("x", "nan")) == x))
         for step in range(3):
             mlflow.log_metric("own_metric", x + step, step=step)
         mlflow.log_text(f"x={x}\n", "own.txt")

@@ -70,6 +70,7 @@ def test_function_trials_logging_themselves_land_in_their_runs_with_two_workers(
         hist = client.get_metric_history(k.info.run_id, "own_metric")
         assert [m.step for m in sorted(hist, key=lambda m: m.step)] == [0, 1, 2]
         assert "own.txt" in {a.path for a in client.list_artifacts(k.info.run_id)}
+        assert k.data.metrics["params_while_running"] == 1.0
 
 
 @pytest.mark.slow

@@ -306,7 +306,7 @@ class Driver:
         tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}
         if retry_of is not None:
             tags["trial.retry_of"] = str(retry_of)
-        task = self.tasks.build(number, ordered, root, views=self.tracker.trial_hooks(number, tags))
+        task = self.tasks.build(number, ordered, root, views=self.tracker.trial_hooks(number, ordered, tags))
         now = self.clock()
         timeout = self.spec.trial.timeout
         # trial.timeout bounds the trial's own code: a worker opening the trial's views first (its

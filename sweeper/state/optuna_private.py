@@ -92,7 +92,8 @@ class OwnTrialsCache(_CachedStorage):
         with self._lock:
             study = self._studies[study_id]
             number = self._trial_id_to_study_id_and_number[trial_id][1]
-            self._own[trial_id] = copy.deepcopy(study.trials[number])
+            # one object, in `_own` and in Optuna's per-study cache: reads need no merge
+            self._own[trial_id] = study.trials[number] = copy.deepcopy(study.trials[number])
             self._own_study[trial_id] = study_id
         return trial_id
 
@@ -160,12 +161,12 @@ class OwnTrialsCache(_CachedStorage):
             self._read_trials_from_remote_storage(study_id)
             self._last_read[study_id] = now
         with self._lock:
+            # Own trials already sit in `study.trials` (see create_new_trial and the remote read),
+            # so a read is one pass over the study, filtered before sorting like Optuna's own:
+            # `ask` reads only WAITING trials, a handful in a study of thousands.
             study = self._studies[study_id]
-            merged = dict(study.trials)
-            for trial_id, t in self._own.items():
-                if self._own_study[trial_id] == study_id:
-                    merged[t.number] = t
-            trials = [t for _, t in sorted(merged.items()) if states is None or t.state in states]
+            found = study.trials.values() if states is None else [t for t in study.trials.values() if t.state in states]
+            trials = sorted(found, key=lambda t: t.number)
             return copy.deepcopy(trials) if deepcopy else trials
 
     def _read_trials_from_remote_storage(self, study_id: int) -> None:

@@ -48,9 +48,10 @@ class Tracker(ABC):
         """Called once before the first trial is placed: may wait (bounded) until the view can take
         trials, so that `trial_hook` can hand out what trials need (MLflow: the store, the parent run)."""
 
-    def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
+    def trial_hooks(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> list[ViewHook]:
         """What the trial's worker should open before the trial's code runs (the trial's own view,
-        its environment). Each hook's reference comes back through `trial_opened`."""
+        its environment, with the trial's params in it from the start). Each hook's reference
+        comes back through `trial_opened`."""
         return []
 
     def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:  # noqa: B027 - trackers with hooks
@@ -125,11 +126,11 @@ class Trackers(Tracker):
     def prepare(self) -> None:
         self._each("prepare")
 
-    def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
+    def trial_hooks(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> list[ViewHook]:
         hooks: list[ViewHook] = []
         for t in self.trackers:
             try:
-                hooks += t.trial_hooks(number, tags)
+                hooks += t.trial_hooks(number, params, tags)
             except Exception as e:  # no hook: the tracker opens the trial's view itself
                 self._errors += 1
                 log.warning("tracker %s failed in trial_hooks: %s", t.name, " ".join(str(e).split())[:300])

@@ -305,7 +305,7 @@ class RecordingTracker(Tracker):
     def prepare(self) -> None:
         self.calls.append(("prepare", ()))
 
-    def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
+    def trial_hooks(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> list[ViewHook]:
         self.calls.append(("trial_hooks", (number, dict(tags))))
         return [ViewHook(self.name, "views_mod:open_view", {"number": number})] if self.hooks else []
 

@@ -21,7 +21,7 @@ from ...config.spec import SweepSpec
 from ...redact import mask
 from .lookup import quiet_mlflow
 from .meta import git, requirements, versions
-from .store import create_sqlite_store
+from .store import commit_without_fsync, create_sqlite_store
 from .summary import NOTE_TAG, BestTrial
 
 PARAM_MAX = 6000
@@ -66,6 +66,7 @@ class RunLayout:
         self.spec = spec
         if uri.startswith("sqlite:///"):
             create_sqlite_store(uri[len("sqlite:///"):])
+            commit_without_fsync()
         self.client = MlflowClient(tracking_uri=uri)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:

@@ -76,7 +76,7 @@ class MlflowTracker(Tracker):
         self.wait_parent(self.parent_wait_s)
         self._save_parent()
 
-    def trial_hooks(self, number: int, tags: dict[str, str]) -> list[ViewHook]:
+    def trial_hooks(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> list[ViewHook]:
         self._drain_results()
         if self._parent is None or self._experiment_id is None or self._down:
             return []  # MLflow is not there (yet, or now): the writer creates the run when it can
@@ -84,7 +84,7 @@ class MlflowTracker(Tracker):
         run_tags = {"trial.number": str(number), "trial.state": "RUNNING", "sweep.name": self.spec.name, **tags}
         return [ViewHook(self.name, OPEN_RUN, {"uri": self.uri, "experiment_id": self._experiment_id,
                                                "parent_run_id": self._parent, "run_name": f"trial-{number}",
-                                               "tags": run_tags, "start_ms": int(time.time() * 1000)})]
+                                               "tags": run_tags, "params": params, "start_ms": int(time.time() * 1000)})]
 
     def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:
         if number in self._hooked:

@@ -58,18 +58,30 @@ def gpu_tags() -> dict[str, str]:
 
 
 def open_run(number: int, *, uri: str, experiment_id: str, parent_run_id: str, run_name: str,
-             tags: dict[str, str], start_ms: int) -> TrialRun:
-    """Create trial `number`'s child run under the sweep's parent run. It starts when the driver
-    placed the trial (`start_ms`), as the study's trial does: a worker's first imports are the trial's time too."""
+             tags: dict[str, str], start_ms: int, params: dict[str, Any] | None = None) -> TrialRun:
+    """Create trial `number`'s child run under the sweep's parent run, with its params. It starts
+    when the driver placed the trial (`start_ms`), as the study's trial does: a worker's first
+    imports are the trial's time too. The params are logged here, not by the writer: a running
+    trial shows them in MLflow at once, and the writer, one process for all workers, has a write
+    less per trial."""
     from .lookup import quiet_mlflow, unreachable
 
     down = unreachable(uri)  # a server that is down costs the trial a TCP connect, not MLflow's retries
     if down:
         raise ConnectionError(f"MLflow at {uri} does not answer: {down}")
     quiet_mlflow()
+    if uri.startswith("sqlite:///"):
+        from .store import commit_without_fsync
+
+        commit_without_fsync()
     from mlflow.tracking import MlflowClient
 
     all_tags: dict[str, Any] = {"mlflow.parentRunId": parent_run_id, **tags, **gpu_tags()}
-    run = MlflowClient(tracking_uri=uri).create_run(experiment_id, start_time=start_ms,
-                                                    tags=all_tags, run_name=run_name)
+    client = MlflowClient(tracking_uri=uri)
+    run = client.create_run(experiment_id, start_time=start_ms, tags=all_tags, run_name=run_name)
+    if params:
+        from .layout import param_list
+
+        # if this fails the run exists without params: the writer finds and adopts it, and logs them
+        client.log_batch(run.info.run_id, params=param_list(params))
     return TrialRun(run.info.run_id, uri, experiment_id)

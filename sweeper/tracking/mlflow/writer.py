@@ -218,6 +218,7 @@ class Writer:
         elif isinstance(op, RunOpened):
             if op.run_id is not None and self._awaiting.pop(op.number, None) is not None:
                 layout.adopt(op.number, op.run_id)
+                self._pending_params.pop(op.number, None)  # its worker logged them with the run
             else:
                 self._ensure_run(op.number)
         elif isinstance(op, TrialMetrics):

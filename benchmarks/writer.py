@@ -1,0 +1,198 @@
+"""The MLflow writer's rate: child runs per second it writes, and the wait at the end of a sweep.
+
+Part 1 (writer alone): the writer's loop in this process, fed the operations of N finished trivial
+trials at once (the driver far ahead of MLflow, as in a fast sweep), against the embedded SQLite
+store and against a real `mlflow server` (on a SQLite backend) it starts on loopback. Two paths: the
+trials' workers opened the runs (the default: the writer logs the rest and ends them) and the writer
+creates them too (a trial MLflow was down for when it started). Runs/s is N over the loop's time.
+
+Part 2 (a whole sweep): `sweep launch` of 600 trivial trials, random search, workers=1, SQLite study,
+MLflow on SQLite, as a user runs it. The trial rate is from the study's first start to its last
+completion; the end-of-sweep wait is from the last completion to the command's exit, which is
+what the writer still had to write (plus the report and the exit).
+Usage: python benchmarks/writer.py [--trials 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# SWEEPER_SRC: another checkout's sweeper to measure (the baseline, e.g. a `git worktree` of main)
+ROOT = Path(os.environ.get("SWEEPER_SRC") or Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(ROOT))
+
+OBJECTIVE = "def trivial(cfg):\n    return {'loss': float(cfg.x) ** 2}\n"
+SWEEP = """
+name: writer
+objective: {metric: loss}
+params: {x: "interval(-5.0, 5.0)", depth: "range(1, 9)", act: "choice(relu, tanh)"}
+trial: {function: writer_objective:trivial}
+search: {method: random}
+seed: 3
+"""
+
+
+def _spec(d: Path) -> Any:
+    from sweeper.config.load import load
+
+    (d / "sweep.yaml").write_text(SWEEP + "n_trials: 10\n")
+    return load(d / "sweep.yaml", workdir=str(d))
+
+
+def _ops(spec: Any, n: int, layout: Any | None, uri: str) -> list[Any]:
+    """What the driver queues for n finished trials: started (runs opened by workers when `layout`
+    is given: created here, before the clock), ended, best so far; a new best every few trials."""
+    from sweeper.tracking.mlflow.ops import BestSoFar, RunOpened, TrialEnded, TrialStarted
+    from sweeper.tracking.mlflow.trial_run import open_run
+
+    ops: list[Any] = []
+    best = float("inf")
+    t0 = int(time.time() * 1000)
+    for i in range(n):
+        params = {"x": 0.1 * i, "depth": i % 8 + 1, "act": "relu" if i % 2 else "tanh"}
+        tags = {"trial.seed": str(i)}
+        ops.append(TrialStarted(i, params, tags, t0 + i, hooked=layout is not None))
+        if layout is not None:  # what the trial's worker does (trial_run.open_run), before the clock starts
+            kw = {"params": params} if "params" in inspect.signature(open_run).parameters else {}
+            run = open_run(i, uri=uri, experiment_id=layout.experiment_id, parent_run_id=layout.parent_id,
+                           run_name=f"trial-{i}", tags=tags, start_ms=t0 + i, **kw)
+            ops.append(RunOpened(i, run.ref))
+        value = 1.0 / (1 + i) if i % 7 == 0 else 2.0
+        improved = value < best
+        best = min(best, value)
+        ops.append(TrialEnded(i, "FINISHED", {"loss": value}, 0, {"trial.state": "COMPLETE"}, None, t0 + i + 1))
+        ops.append(BestSoFar(i + 1, best, {"best.trial": str(i)} if improved else None, None,
+                             params if improved else None, t0 + i + 1, number=i, trial_value=value,
+                             best_number=i if improved else -1))
+    return ops
+
+
+def writer_rate(spec: Any, uri: str, n: int, hooked: bool) -> float:
+    """Runs per second of the writer's loop fed n trials at once."""
+    from sweeper.tracking.mlflow.layout import RunLayout
+    from sweeper.tracking.mlflow.writer import Writer
+
+    exp = f"bench-{time.time_ns()}"
+    q: queue.Queue[Any] = queue.Queue()
+    results: queue.Queue[Any] = queue.Queue()
+    w = Writer(spec, uri, exp, None, f"uid-{time.time_ns()}", q, results)
+    # the parent and experiment first (the writer makes them on start), then the runs workers open
+    w.layout = RunLayout(spec, uri, exp, None, w.uid)
+    for op in _ops(spec, n, w.layout if hooked else None, uri):
+        q.put(op)
+    q.put(None)
+    parent = w.layout.parent_id
+    w.parent_run_id = parent
+    t = time.perf_counter()
+    w.loop()
+    took = time.perf_counter() - t
+    client = w.layout.client
+    finished = [r for r in client.search_runs([w.layout.experiment_id], max_results=n + 10,
+                                              filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+                if r.info.status == "FINISHED"]
+    assert len(finished) == n, f"{len(finished)} of {n} runs FINISHED"
+    return n / took
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server(d: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--backend-store-uri", f"sqlite:///{d}/server.db",
+                             "--default-artifact-root", str(d / "server-artifacts"), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("mlflow server exited") from None
+            time.sleep(0.2)
+    raise RuntimeError("mlflow server did not answer in 120 s")
+
+
+def sweep_wait(d: Path, n: int) -> dict[str, float]:
+    """`sweep launch` of n trivial trials: the trial rate, the wait from the last trial to the exit,
+    and of that the part spent writing MLflow (from its "writing MLflow…" line to the next)."""
+    import optuna
+
+    (d / "writer_objective.py").write_text(OBJECTIVE)
+    (d / "sweep.yaml").write_text(SWEEP + f"n_trials: {n}\nworkers: 1\n")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{d}"}
+    proc = subprocess.Popen([sys.executable, "-m", "sweeper.cli", "launch", "sweep.yaml"], cwd=d, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[tuple[float, str]] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append((time.time(), line.strip()))
+    proc.wait()
+    ended = time.time()
+    if proc.returncode != 0:
+        raise RuntimeError("\n".join(text for _, text in seen[-20:]))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name="writer", storage=f"sqlite:///{d}/.sweeps/sweeps.db")
+    trials = study.get_trials(deepcopy=False)
+    first = min(t.datetime_start for t in trials).timestamp()
+    last = max(t.datetime_complete for t in trials).timestamp()
+    marks = [(t, text) for t, text in seen if text.endswith("…")] + [(ended, "exit")]
+    mlflow_s = next((marks[i + 1][0] - t for i, (t, text) in enumerate(marks[:-1]) if "writing MLflow" in text), 0.0)
+    return {"trials_per_s": len(trials) / (last - first), "end_wait_s": ended - last, "mlflow_wait_s": mlflow_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trials", type=int, default=600)
+    ap.add_argument("--only", choices=["writer", "sweep"], help="one part of the benchmark")
+    a = ap.parse_args()
+    from sweeper.tracking.mlflow.lookup import quiet_mlflow
+
+    quiet_mlflow()
+    d = Path(tempfile.mkdtemp(prefix="sweeper-writer-"))
+    server = None
+    try:
+        if a.only != "sweep":
+            spec = _spec(d)
+            server, url = _server(d)
+            print(f"MLflow writer ({ROOT}), {a.trials} finished trials queued at once")
+            print("| store | workers opened the runs (runs/s) | writer creates them (runs/s) |")
+            print("|---|---:|---:|")
+            for name, uri in (("SQLite store", f"sqlite:///{d}/mlflow.db"), ("mlflow server", url)):
+                hooked = writer_rate(spec, uri, a.trials, hooked=True)
+                own = writer_rate(spec, uri, a.trials, hooked=False)
+                print(f"| {name} | {hooked:.1f} | {own:.1f} |", flush=True)
+        if a.only != "writer":
+            (d / "sweep").mkdir()
+            s = sweep_wait(d / "sweep", a.trials)
+            print(f"`sweep launch` ({ROOT}), {a.trials} trivial trials, workers=1: {s['trials_per_s']:.1f} trials/s; "
+                  f"from the last trial to the exit {s['end_wait_s']:.2f} s, of which writing MLflow "
+                  f"{s['mlflow_wait_s']:.2f} s")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
