@@ -53,6 +53,9 @@ class ProgressView(Protocol):
     def budget(self, spent: dict[str, str]) -> None:
         """Spent/total of each budget (e.g. {"steps": "41/60"}), about once a second."""
 
+    def slots(self, available: int, asked: int) -> None:
+        """How many trials the backend runs at once (`available`) against the `workers` asked."""
+
     def tick(self, running: int) -> None: ...
 
     def closing(self, what: str) -> None:
@@ -80,6 +83,9 @@ class Silent:
         pass
 
     def budget(self, spent: dict[str, str]) -> None:
+        pass
+
+    def slots(self, available: int, asked: int) -> None:
         pass
 
     def closing(self, what: str) -> None:
@@ -242,6 +248,7 @@ class Driver:
         free = list(range(self.backend.n))
         too_many_failures = False
         self.progress.start(target, self.finished, self.failed, self.best_value, self.best_number)
+        self.progress.slots(self.backend.n, self.spec.workers or self.backend.n)
         self.tracker.prepare()
         if self.budget is not None:  # the clock of budget.time starts with the first trial
             self.budget.start(self.best_value)

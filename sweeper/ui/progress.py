@@ -9,6 +9,7 @@ Optional reports beyond the protocol, which the driver may call when it has them
   closing(what)                        what the sweep waits on after the last trial ("writing MLflow...")
   counts(complete, pruned, failed)     the driver's own totals, which win over the view's tally
   budget(spent)                        spent/total of each budget ({"steps": "41/60"}), once a second
+  slots(available, asked)              trials the backend runs at once, against the workers asked
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class Progress:
         self.running: dict[int, _Trial] = {}  # started and not finished, by trial number
         self.ended: set[int] = set()  # finished in this run: a second report of one is ignored
         self.spent: dict[str, str] = {}  # spent/total of each budget, as the driver last said
+        self.available = self.asked = 0  # trials the backend runs at once / workers asked (0: not said)
         self.failures: deque[tuple[int, str]] = deque(maxlen=MAX_FAILURES)
         self.session_finished = 0  # finished in this run (the rate ignores a resumed sweep's earlier trials)
         self.t0 = clock()  # start() resets it: elapsed and rate count from the first trial asked
@@ -201,6 +203,12 @@ class Progress:
         """Optional: spent/total of each budget, shown under the counts (the plain view: at each end)."""
         with self.lock:
             self.spent = dict(spent)
+        self.changed()
+
+    def slots(self, available: int, asked: int) -> None:
+        """Optional: how many trials run at once (the panel shows busy/available slots)."""
+        with self.lock:
+            self.available, self.asked = available, asked
         self.changed()
 
     def stop(self) -> None:
@@ -354,6 +362,10 @@ class LiveProgress(Progress):
                 t.append("   ")
             t.append(f"{label} ", style="dim")
             t.append(f"{n:>{w}}", style=style if n else "")
+        if self.available:  # busy/available slots; fewer than the workers asked says so
+            t.append(f"/{self.available} slots", style="dim")
+            if self.asked > self.available:
+                t.append(f" (workers={self.asked})", style="yellow")
         return t
 
     def _best(self) -> Any:

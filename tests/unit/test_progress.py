@@ -335,3 +335,15 @@ def test_budgets_spent_show_under_the_counts_and_in_plain_lines(live: LiveProgre
     p.trial_started(0, {"x": 1})
     p.trial_finished(0, "COMPLETE", 0.5, 0.5, 0)
     assert out.getvalue().rstrip().endswith("best val_loss=0.5 (trial 0), steps 10/60")
+
+
+def test_the_panel_shows_busy_and_available_slots_and_says_when_fewer_than_the_workers(live: LiveProgress) -> None:
+    live.start(20, 0, 0, None, None)
+    live.slots(4, 4)
+    for n in range(3):
+        live.trial_started(n, {"x": n})
+    counts = line_with(text_of(live), "running")
+    assert re.search(r"running +3/4 slots", counts) and "workers" not in counts
+    live.slots(2, 8)  # Ray places 2 where 8 workers were asked: the panel says so
+    counts = line_with(text_of(live), "running")
+    assert "/2 slots (workers=8)" in counts
