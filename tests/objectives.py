@@ -184,6 +184,16 @@ def stepped(cfg):
     return {"loss": (float(cfg.x) - 1.0) ** 2}
 
 
+def joined_stepped(cfg):
+    """`stepped`, held like `joined`: trials after the first wait for `go`, which the test gives once
+    a worker of the second agent is inside a trial, so both agents spend the one budget."""
+    if sweeper.trial_number() > 0:
+        open(f"in.{os.getpid()}", "w").close()
+        while not os.path.exists("go"):
+            time.sleep(0.05)
+    return stepped(cfg)
+
+
 def half_second(cfg):
     time.sleep(0.5)
     return {"loss": float(cfg.x) ** 2}

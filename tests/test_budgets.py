@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from helpers import count, kill_when, run_cli, start_cli, write
+from helpers import count, kill_when, process_tree, run_cli, start_cli, wait_for, write
 
 SWEEP_FILE = """
 name: b
@@ -90,3 +90,25 @@ def test_a_time_budget_starts_no_trial_after_it_ran_out(workdir):
     status = run_cli(["status", "b"], workdir, check=True).stdout.splitlines()[0]
     spent = status.rsplit(", time ", 1)[1]
     assert spent.endswith("s/3s") and int(spent.split("s/")[0]) >= 3, status
+
+
+@pytest.mark.slow
+def test_two_agents_spend_one_steps_budget_between_them(workdir):
+    write(workdir / "sweep.yaml", SWEEP_FILE.replace("objectives:stepped", "objectives:joined_stepped")
+          + "budget: {steps: 80}\n")
+    db = workdir / ".sweeps" / "sweeps.db"
+    first = start_cli(["launch", "sweep.yaml", "workers=1"], workdir)
+    wait_for(lambda: count(db, "COMPLETE") >= 1, "a COMPLETE trial of the first agent", timeout=60, proc=first)
+    first_pids = {str(p) for p in process_tree(first.pid)}
+    # the first agent's worker waits inside trial 1 until a worker of the second agent is in a trial
+    second = start_cli(["agent", "b", "workers=1"], workdir)
+    wait_for(lambda: {p.name[3:] for p in workdir.glob("in.*")} - first_pids, "a trial in the second agent's worker",
+             timeout=120, proc=second)
+    (workdir / "go").touch()
+    assert second.wait(timeout=300) == 0 and first.wait(timeout=300) == 0
+    trials = _trials(workdir)
+    # both agents spent the one budget: 80 steps in all, each agent's running trial at most one report over
+    assert 80 <= _steps(trials) <= 82 and len(trials) < 200, (_steps(trials), len(trials))
+    status = run_cli(["status", "b"], workdir, check=True).stdout.splitlines()[0]
+    assert status.endswith(f"of n_trials=200, steps {_steps(trials)}/80"), status
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]

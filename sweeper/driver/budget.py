@@ -82,6 +82,11 @@ class Budget:
         self.steps += 1
         self.check()
 
+    def recount(self) -> None:
+        """The steps every driver spent, read from the study now (agents share the sweep)."""
+        self.steps = steps_spent(self.study.get_trials(deepcopy=False))
+        self.check()
+
     def finished(self, value: float) -> None:
         if self.best is None or self.objective.better(value, self.best):
             self.best = value

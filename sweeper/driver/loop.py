@@ -354,7 +354,13 @@ class Driver:
         if value is not None and math.isfinite(value):
             r.reported_objective = True
             r.trial.report(value, ev.step)
-            if self.budget is not None:
+            if self.budget is not None and self.shared and self.spec.budget.steps is not None:
+                # other agents spend the same steps, faster than a once-a-second read keeps up with
+                # (two agents overran a budget of 80 steps by 22 so): count them from the study
+                if hasattr(self.storage, "refresh"):
+                    self.storage.refresh()
+                self.budget.recount()
+            elif self.budget is not None:
                 self.budget.step()
             if self.pruner is not None:
                 prune = r.pruned = r.trial.should_prune()
