@@ -156,8 +156,9 @@ def sweep_wait(d: Path, n: int) -> dict[str, float]:
     first = min(t.datetime_start for t in trials).timestamp()
     last = max(t.datetime_complete for t in trials).timestamp()
     marks = [(t, text) for t, text in seen if text.endswith("…")] + [(ended, "exit")]
-    mlflow_s = next((marks[i + 1][0] - t for i, (t, text) in enumerate(marks[:-1]) if "writing MLflow" in text), 0.0)
-    return {"trials_per_s": len(trials) / (last - first), "end_wait_s": ended - last, "mlflow_wait_s": mlflow_s}
+    phases = {text.split("] ", 1)[-1].rstrip("…"): marks[i + 1][0] - t for i, (t, text) in enumerate(marks[:-1])}
+    return {"trials_per_s": len(trials) / (last - first), "end_wait_s": ended - last,
+            "mlflow_wait_s": phases.get("writing MLflow", 0.0), "phases": phases}
 
 
 def main() -> None:
@@ -186,7 +187,7 @@ def main() -> None:
             s = sweep_wait(d / "sweep", a.trials)
             print(f"`sweep launch` ({ROOT}), {a.trials} trivial trials, workers=1: {s['trials_per_s']:.1f} trials/s; "
                   f"from the last trial to the exit {s['end_wait_s']:.2f} s, of which writing MLflow "
-                  f"{s['mlflow_wait_s']:.2f} s")
+                  f"{s['mlflow_wait_s']:.2f} s ({', '.join(f'{k} {v:.2f} s' for k, v in s['phases'].items())})")
     finally:
         if server is not None:
             server.terminate()

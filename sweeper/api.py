@@ -213,6 +213,11 @@ def best(name: str, storage: str | None = None) -> dict[str, Any]:
             "problem": problem}
 
 
+def _name_taken(spec: SweepSpec) -> SweepError:
+    return SweepError(f"a sweep named {spec.name!r} already exists in {mask(spec.storage)}: continue it with "
+                      f"`sweep resume {spec.name}` (or `sweep launch --resume`), or choose another name")
+
+
 def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = None, echo: Echo | None = None,
         trackers: list[type[Tracker]] | None = None) -> Result:
     """Run `spec` to the end, or continue it (`resume`, when its study exists).
@@ -242,6 +247,14 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         if spec.trial.command:
             _check_command(spec)
         studies.check_url(spec.storage)
+        storage = None
+        if not resume:  # a launch refused for its name starts no worker (seconds of imports each)
+            try:
+                storage = studies.open_storage(spec.storage)  # never creates: there or not
+            except studies.StorageError:
+                storage = None  # nothing there yet, or unreachable: said below, as before
+            if storage is not None and studies.exists(storage, spec.name):
+                raise _name_taken(spec)
         backend = make_backend(spec)
         for warning in search.advice(spec):
             say(f"warning: {warning}")
@@ -255,14 +268,14 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
             problem = backend.check_function(spec.trial.function)
             if problem:
                 raise SpecError(spec.source, "trial.function", problem)
-        storage = studies.open_storage(spec.storage, create_dirs=True)
+        if storage is None:
+            storage = studies.open_storage(spec.storage, create_dirs=True)
         watch = faults.Watch(spec.storage)
         this_hash = definition_hash(spec.definition)
         new = not resume or not studies.exists(storage, spec.name)  # `launch --resume` of a sweep not yet there
         if new:
             if studies.exists(storage, spec.name):
-                raise SweepError(f"a sweep named {spec.name!r} already exists in {mask(spec.storage)}: continue it with "
-                                 f"`sweep resume {spec.name}` (or `sweep launch --resume`), or choose another name")
+                raise _name_taken(spec)
             search.attach_storage(sampler, storage)
             st = studies.create(storage, spec.name, spec.directions, sampler, pruner,
                                 {attrs.SPEC: spec.resolved_yaml, attrs.HASH: this_hash, attrs.UID: uuid.uuid4().hex,
