@@ -48,6 +48,13 @@ def test_defaults_list_in_the_file_and_group_override(tmp_path):
     assert s.early_stop.options["startup_trials"] == 2
 
 
+def test_hydras_plus_prefix_names_the_key_and_any_importable_module_is_a_function(tmp_path):
+    s = load(tmp_path, BASE.replace("  x: interval(0.0, 1.0)", "  x: interval(0.0, 1.0)\n  +w: choice(1, 2)\n"
+                                    "  ++model.depth: range(1, 4)").replace("objectives:trivial", "multi-objective:binh_and_korn"))
+    assert list(s.params) == ["x", "w", "model.depth"]
+    assert s.trial.function == "multi-objective:binh_and_korn"  # a file multi-objective.py imports with importlib
+
+
 def test_grid_infers_n_trials_from_the_grid(tmp_path):
     s = load(tmp_path, BASE.replace("interval(0.0, 1.0)", "choice(1, 2, 3)").replace("n_trials: 5\n", ""),
              ["search=grid", "params.y=range(0, 4)"])
@@ -90,6 +97,11 @@ def test_args_is_not_an_interpolation_and_env_secrets_stay_unresolved(tmp_path, 
     (BASE, ["backend=ray", "backend.adress=auto"],
      "backend.adress: unknown key for backend 'ray' (allowed: type, address, storage)"),
     (BASE, ["backend.storage=/nfs/sweeps"], "backend.storage: unknown key for backend 'local' (allowed: type)"),
+    (BASE.replace("  x: interval(0.0, 1.0)", "  x: interval(0.0, 1.0)\n  ~z: choice(1, 2)"), [],
+     "params.~z: Hydra's ~ deletes a key from the config"),
+    (BASE.replace("  x: interval(0.0, 1.0)", "  x: interval(0.0, 1.0)\n  +x: choice(1, 2)"), [],
+     "params.+x: 'x' is given twice"),
+    (BASE.replace("  x: interval(0.0, 1.0)", "  'x y': interval(0.0, 1.0)"), [], "params.x y: a parameter is a config key"),
 ])
 def test_bad_input_is_one_line_naming_file_and_key(tmp_path, text, overrides, message):
     with pytest.raises(SpecError) as e:

@@ -323,7 +323,9 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
     function, command = _get(src, data, "trial.function"), _get(src, data, "trial.command")
     if (function is None) == (command is None):
         raise SpecError(src, "trial", "give exactly one of trial.function (module:callable) or trial.command")
-    if function is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", function):
+    # any module importlib can import (a file `multi-objective.py`, as in hydra-optuna-sweeper's
+    # examples, is not a Python identifier but imports); whether it does is checked where trials run
+    if function is not None and not re.match(r"^[^\s:/\\]+:[A-Za-z_][\w.]*$", function):
         raise SpecError(src, "trial.function", f"{function!r} is not of the form package.module:callable")
     trial = TrialSpec(function=function, command=command, config=_get(src, data, "trial.config"),
                       timeout=_get(src, data, "trial.timeout"), retries=_get(src, data, "trial.retries"),

@@ -76,10 +76,32 @@ def parse_params(raw: Any, source: str) -> dict[str, Param]:
         raise SpecError(source, "params", "missing: give at least one parameter, e.g. `params: {lr: interval(1e-4, 1e-1)}`")
     if not isinstance(raw, dict):
         raise SpecError(source, "params", f"must be a mapping of name → value or expression, got {type(raw).__name__}")
-    params = {str(k): parse_param(str(k), v, source) for k, v in raw.items()}
+    params: dict[str, Param] = {}
+    for k, v in raw.items():
+        name = _param_name(str(k), source)
+        if name in params:
+            raise SpecError(source, f"params.{k}", f"{name!r} is given twice (with and without Hydra's + prefix)")
+        params[name] = parse_param(name, v, source)
     if all(p.is_fixed for p in params.values()):
         raise SpecError(source, "params", "every parameter is fixed: give at least one to search (choice, range, interval)")
     return params
+
+
+_KEY = re.compile(r"^[A-Za-z_][\w\-]*(?:[./][A-Za-z0-9_][\w\-]*)*$")
+
+
+def _param_name(name: str, source: str) -> str:
+    """A parameter's config key. Hydra's `+key`/`++key` (add a key the config lacks) is what a
+    trial's config gets anyway (a key its base config lacks is added): the prefix is dropped.
+    `~key` deletes a key, which no sweep parameter can do."""
+    if name.startswith("~"):
+        raise SpecError(source, f"params.{name}", "Hydra's ~ deletes a key from the config, a sweep parameter "
+                        "takes values: drop it from the trial's config instead")
+    key = name[2:] if name.startswith("++") else name[1:] if name.startswith("+") else name
+    if not _KEY.match(key):
+        raise SpecError(source, f"params.{name}", "a parameter is a config key: letters, digits, _ and -, "
+                        "dotted for nested keys (model.depth) or a config group path (db or model/encoder)")
+    return key
 
 
 def parse_param(name: str, raw: Any, source: str) -> Param:

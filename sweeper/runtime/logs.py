@@ -344,8 +344,14 @@ class Redirect:
             pipe.finish()
 
 
+#: what a Hydra app prints last when its task fails: the tail would hold it instead of the cause
+HYDRA_HINT = "Set the environment variable HYDRA_FULL_ERROR=1"
+
+
 def tail(path: str, lines: int = 3, limit: int = 2000) -> str:
-    """The last lines of a log as one line (a faulthandler dump: its headline and innermost frame)."""
+    """The last lines of a log as one line; for a Python traceback, the exception's line and where
+    it was raised (the cause, not Hydra's closing hint); for a faulthandler dump, its headline and
+    innermost frame."""
     try:
         with open(path, "rb") as f:
             f.seek(0, 2)
@@ -353,7 +359,8 @@ def tail(path: str, lines: int = 3, limit: int = 2000) -> str:
             text = f.read().decode(errors="replace")
     except OSError:
         return ""
-    all_lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    raw = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(HYDRA_HINT)]
+    all_lines = [ln.strip() for ln in raw]
     fatal = [i for i, ln in enumerate(all_lines) if ln.startswith("Fatal Python error")]
     if fatal:  # a faulthandler dump: its headline and the innermost frame say the most
         i = fatal[-1]
@@ -361,4 +368,11 @@ def tail(path: str, lines: int = 3, limit: int = 2000) -> str:
         start = next((j for j in range(i, len(all_lines)) if all_lines[j].startswith("Current thread")), i)
         frame = next((ln for ln in all_lines[start:] if ln.startswith("File ")), "")
         return f"{all_lines[i]} {('at ' + frame) if frame else ''}".strip()[:limit]
+    tracebacks = [i for i, ln in enumerate(raw) if ln.startswith("Traceback (most recent call last)")]
+    if tracebacks:  # a Python traceback: the exception's own line first, then where it was raised
+        after = raw[tracebacks[-1] + 1:]
+        head = next((j for j, ln in enumerate(after) if not ln[:1].isspace()), None)
+        if head is not None:
+            frame = next((ln.strip() for ln in reversed(after[:head]) if ln.strip().startswith("File ")), "")
+            return f"{after[head].strip()}{(' (at ' + frame + ')') if frame else ''}"[:limit]
     return " | ".join(all_lines[-lines:])[-limit:]

@@ -238,3 +238,21 @@ def test_any_stream_any_limit_any_chunking_matches_the_reference(tmp_path):
         chunks = [data[:len(data) // 3], data[len(data) // 3:]] if case % 3 == 0 else pieces(data, case)
         got = bounded(tmp_path / f"{case}.txt", limit, chunks)
         assert got == reference(data, limit), (case, limit, data)
+
+
+def test_the_tail_of_a_traceback_is_its_exception_first_not_hydras_hint(tmp_path):
+    from sweeper.runtime.logs import tail
+
+    log = tmp_path / "stderr.txt"
+    log.write_text("Error executing job with overrides: ['x=1']\n"
+                   "Traceback (most recent call last):\n"
+                   '  File "/app/train.py", line 12, in main\n'
+                   "    model = build(cfg)\n"
+                   '  File "/app/train.py", line 5, in build\n'
+                   '    raise ValueError("depth must be > 0, got -1")\n'
+                   "ValueError: depth must be > 0, got -1\n"
+                   "\n"
+                   "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.\n")
+    assert tail(str(log)) == ('ValueError: depth must be > 0, got -1 (at File "/app/train.py", line 5, in build)')
+    log.write_text("epoch 1\nepoch 2\nout of patience\n")  # no traceback: the last lines, as before
+    assert tail(str(log)) == "epoch 1 | epoch 2 | out of patience"
