@@ -189,14 +189,19 @@ def sync(name: str, storage: str | None = None) -> str:
 
 
 def best(name: str, storage: str | None = None) -> dict[str, Any]:
-    """The best trial of sweep `name`: {name, trial, value, params, run_id}; run_id None if MLflow is down."""
+    """The best trial of sweep `name`: {name, trial, value, params, run_id}; run_id None if MLflow is down.
+    A sweep with several objectives has a Pareto front instead: {name, front: [{trial, values
+    (metric → value), params, run_id}, ...]}, its feasible non-dominated trials. Both carry
+    `problem`: why the runs could not be looked up, or None."""
     import yaml
 
     st = open_study(name, storage)
-    b = studies.best_trial(st)
-    if b is None:
-        raise SweepError(f"sweep {name!r} has no complete trial yet")
-    run_id, problem = None, None
+    several = len(st.directions) > 1
+    found = studies.front(st) if several else [b for b in [studies.best_trial(st)] if b is not None]
+    if not found:
+        raise SweepError(f"sweep {name!r} has no complete{' feasible' if _constrained(st) else ''} trial yet")
+    runs: dict[int, str | None] = {t.number: None for t in found}
+    problem = None
     from .tracking.mlflow.tracker import PARENT_KEY
 
     parent = studies.StudyMemo(st, "mlflow").get(PARENT_KEY)
@@ -206,11 +211,22 @@ def best(name: str, storage: str | None = None) -> dict[str, Any]:
         definition = yaml.safe_load(studies.spec_yaml(st) or "{}") or {}
         uri = tracking_uri((definition.get("tracking") or {}).get("uri"), str(st.user_attrs.get(attrs.WORKDIR) or os.getcwd()))
         try:
-            run_id = child_run_id(uri, parent, b.number)
+            for number in runs:
+                runs[number] = child_run_id(uri, parent, number)
         except Exception as e:  # the view may be down; the study still answers
             problem = f"MLflow lookup failed: {str(e).splitlines()[0][:200]}"
-    return {"name": name, "trial": b.number, "value": b.value, "params": b.params, "run_id": run_id,
+    if several:
+        metrics = studies.metric_names(st)
+        return {"name": name, "front": [{"trial": t.number, "values": dict(zip(metrics, t.values, strict=True)),
+                                         "params": t.params, "run_id": runs[t.number]} for t in found],
+                "problem": problem}
+    b = found[0]
+    return {"name": name, "trial": b.number, "value": b.value, "params": b.params, "run_id": runs[b.number],
             "problem": problem}
+
+
+def _constrained(st: optuna.Study) -> bool:
+    return any(t.constraints for t in st.get_trials(deepcopy=False))
 
 
 def _name_taken(spec: SweepSpec) -> SweepError:
@@ -311,6 +327,8 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         lease.release()
         final_tags = {"sweep.pruned": str(driver.pruned), "sweep.failed": str(driver.failed),
                       "sweep.complete": str(driver.complete)}
+        if len(spec.objectives) > 1:  # the result of several objectives: the front's trials, on the parent
+            final_tags["sweep.front"] = ",".join(str(t.number) for t in studies.front(st))
         if spec.budget.any() and outcome.state == "FINISHED":
             # which limit ended the sweep: a budget, or n_trials (the first reached)
             outcome.message = outcome.message or f"n_trials reached ({driver.finished}/{spec.n_trials} trials)"

@@ -280,6 +280,16 @@ def best(name: str, storage: str | None, as_json: bool, model_name: str | None, 
     problem = out.pop("problem")
     if problem:
         click.echo(f"warning: {problem}", err=True)
+    if "front" in out:  # several objectives: the Pareto front, one line per trial
+        if as_json:
+            click.echo(json.dumps(out["front"]))
+            return
+        click.echo(f"Pareto front of {name}: {len(out['front'])} trials")
+        for e in out["front"]:
+            values = ", ".join(f"{k}={v:.6g}" for k, v in e["values"].items())
+            params = ", ".join(f"{k}={v!r}" for k, v in e["params"].items())
+            click.echo(f"  trial {e['trial']}: {values}  ({params})  run {e['run_id'] or '-'}")
+        return
     if as_json:
         click.echo(json.dumps(out))
         return

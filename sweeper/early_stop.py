@@ -15,6 +15,14 @@ def check(spec: SweepSpec) -> None:
     if es.type != "none" and spec.search.method == "grid":
         raise SpecError(spec.source, "early_stop", f"{es.type!r} cannot be used with grid search, which must run every "
                         "point to the end (use early_stop=none or another search method)")
+    if es.type != "none" and len(spec.objectives) > 1:
+        # Optuna's pruners compare one intermediate value per step and refuse several objectives;
+        # pruning on the first one alone would throw away trials good on the others
+        raise SpecError(spec.source, "early_stop", f"{es.type!r} judges one objective, this sweep has "
+                        f"{len(spec.objectives)}: use early_stop=none (or one objective and constraints)")
+    if spec.budget.target is not None and len(spec.objectives) > 1:
+        raise SpecError(spec.source, "budget.target", "a target is one objective's value, this sweep has "
+                        f"{len(spec.objectives)}: use budget.steps, budget.time or n_trials")
     if es.type == "hyperband" and opts.get("max_iter") is not None and opts["min_iter"] > opts["max_iter"]:
         raise SpecError(spec.source, "early_stop.min_iter",
                         f"min_iter {opts['min_iter']} must not exceed max_iter {opts['max_iter']}")

@@ -227,3 +227,9 @@ def gated(cfg):
     for step in range(3):
         sweeper.report(step=step, loss=float(cfg.x) + 1.0 / (step + 1))
     return {"loss": float(cfg.x)}
+
+
+def binh_korn(cfg):
+    """Binh and Korn's two-objective problem: a known convex front, for x in [0, 5], y in [0, 3]."""
+    x, y = float(cfg.x), float(cfg.y)
+    return {"f1": 4 * x * x + 4 * y * y, "f2": (x - 5) ** 2 + (y - 5) ** 2}

@@ -77,7 +77,7 @@ def test_args_is_not_an_interpolation_and_env_secrets_stay_unresolved(tmp_path, 
 @pytest.mark.parametrize("text, overrides, message", [
     (BASE + "n_trails: 5\n", [], "s.yaml: n_trails: unknown key (did you mean 'n_trials'?"),
     (BASE, ["n_trails=5"], "command line: n_trails: unknown key (did you mean 'n_trials'?"),
-    (BASE, ["search=bogus"], "s.yaml: search: unknown method 'bogus' (allowed: cmaes, gp, grid, random, tpe)"),
+    (BASE, ["search=bogus"], "s.yaml: search: unknown method 'bogus' (allowed: cmaes, gp, grid, nsgaii, nsgaiii, random, tpe)"),
     (BASE, ["early_stop=bogus"], "s.yaml: early_stop: unknown type 'bogus'"),
     (BASE.replace("objective: {metric: loss}", "objective: {metric: loss, goal: sideways}"), [],
      "objective.goal: 'sideways' is not allowed (allowed: minimize, maximize)"),
@@ -154,3 +154,31 @@ def test_gp_with_torch_loads_and_makes_its_sampler_without_importing_torch(tmp_p
     sampler = search.make_sampler(s)
     assert type(sampler).__name__ == "GPSampler"
     assert imported_before or "torch" not in sys.modules
+
+
+@pytest.mark.parametrize("objective, constraints, message", [
+    ("[]", None, "objective: an empty list"),
+    ("[{metric: a}, {metric: a}]", None, "objective[1].metric: 'a' is listed twice"),
+    ("[{metric: a}, {metric: b, goal: up}]", None, "objective.goal: 'up' is not allowed"),
+    ("[{metric: a}, {metrc: b}]", None, "objective[1].metrc: unknown key (did you mean 'metric'?"),
+    ("[{metric: a}, 5]", None, "objective[1]: must be a mapping {metric, goal}, got 5"),
+    ("{metric: a}", "'mem <= 3'", "constraints: must be a list like"),
+    ("{metric: a}", "['mem =< 3']", "constraints[0]: 'mem =< 3' is not `metric <= number`"),
+    ("{metric: a}", "['mem <= lots']", "constraints[0]: 'mem <= lots' is not"),
+    ("{metric: a}", "['mem <= .inf']", "constraints[0]"),
+])
+def test_several_objectives_and_constraints_refuse_bad_input_in_one_line(tmp_path, objective, constraints, message):
+    text = BASE.replace("objective: {metric: loss}", f"objective: {objective}")
+    if constraints is not None:
+        text += f"constraints: {constraints}\n"
+    with pytest.raises(SpecError) as e:
+        load(tmp_path, text)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_several_objectives_and_constraints_load(tmp_path):
+    s = load(tmp_path, BASE.replace("objective: {metric: loss}", "objective: [{metric: f1}, {metric: f2, goal: maximize}]")
+             + "constraints: ['mem_mb <= 2000', 'acc > 0.5']\n")
+    assert s.metrics == ("f1", "f2") and s.directions == ["minimize", "maximize"]
+    assert [str(c) for c in s.constraints] == ["mem_mb <= 2000", "acc > 0.5"]
+    assert s.constraints[0].violation(1500) == -500 and s.constraints[1].violation(0.25) == 0.25

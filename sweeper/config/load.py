@@ -9,6 +9,7 @@ overrides (compose refuses them) and overriding a schema key that the file does 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from .space import parse_params
 from .spec import (
     BackendSpec,
     BudgetSpec,
+    Constraint,
     EarlyStopSpec,
     Objective,
     Resources,
@@ -35,6 +37,7 @@ from .spec import (
 
 _ARGS = "${args}"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w./\-]*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 CLI = "command line"
 IN_MEMORY = "<config>"
 
@@ -305,15 +308,17 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         key = getattr(e, "full_key", "") or ""
         raise SpecError(src, str(key), " ".join(str(e).split("\n")[0].split())) from None
     assert isinstance(data, dict)
-    if isinstance(data.get("objective"), list):
-        raise SpecError(src, "objective", "several objectives are not supported yet: give one {metric, goal} mapping")
+    objective_list = data.get("objective") if isinstance(data.get("objective"), list) else None
+    if objective_list is not None:  # several objectives: each entry is checked like the one mapping
+        data["objective"] = None
     _check_keys(data, src)
 
     name = _get(src, data, "name")
     if not _NAME.match(name):
         raise SpecError(src, "name", f"{name!r}: use letters, digits, '.', '_' and '-' (it names a study and folder)")
 
-    objectives = _objectives(data, src)
+    objectives = _objectives(data, src) if objective_list is None else _objective_list(objective_list, src)
+    constraints = _constraints(data.get("constraints"), src)
 
     if "params" not in data or data.get("params") in (None, {}):
         raise SpecError(src, "params", "missing: give the search space, e.g. params: {lr: tag(log, interval(1e-4, 1e-1))}")
@@ -383,6 +388,7 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         resolved_yaml=mask(OmegaConf.to_yaml(OmegaConf.create(stored))),
         definition=stored,
         budget=budget,
+        constraints=constraints,
     )
     from .. import early_stop, search
 
@@ -395,6 +401,46 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
     elif spec.n_trials is None:
         raise SpecError(src, "n_trials", "missing: how many trials to run (only grid search infers it)")
     return spec
+
+
+def _objective_list(entries: list[Any], src: str) -> tuple[Objective, ...]:
+    """`objective: [{metric, goal}, ...]`: several objectives, each checked as the single mapping is."""
+    if not entries:
+        raise SpecError(src, "objective", "an empty list: give one {metric, goal} mapping or a list of them")
+    out: list[Objective] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise SpecError(src, f"objective[{i}]", f"must be a mapping {{metric, goal}}, got {entry!r}")
+        for k in entry:
+            if k not in ("metric", "goal"):
+                raise SpecError(src, f"objective[{i}].{k}", suggest(str(k), ["metric", "goal"]))
+        o = _objectives({"objective": entry}, src)[0]
+        if any(p.metric == o.metric for p in out):
+            raise SpecError(src, f"objective[{i}].metric", f"{o.metric!r} is listed twice")
+        out.append(o)
+    return tuple(out)
+
+
+def _constraints(raw: Any, src: str) -> tuple[Constraint, ...]:
+    """`constraints: ["memory_mb <= 2000", ...]`: a metric the trial reports, a comparison, a bound."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise SpecError(src, "constraints", f"must be a list like [\"memory_mb <= 2000\"], got {raw!r}")
+    out = []
+    for i, text in enumerate(raw):
+        m = _CONSTRAINT.match(text) if isinstance(text, str) else None
+        bound = None
+        if m is not None:
+            try:
+                bound = float(m.group(3))
+            except ValueError:
+                bound = None
+        if m is None or bound is None or not math.isfinite(bound):
+            raise SpecError(src, f"constraints[{i}]", f"{text!r} is not `metric <= number` "
+                            "(or <, >=, >), e.g. \"memory_mb <= 2000\"")
+        out.append(Constraint(m.group(1), m.group(2), bound))
+    return tuple(out)
 
 
 def _objectives(data: dict[str, Any], src: str) -> tuple[Objective, ...]:

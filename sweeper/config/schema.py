@@ -178,7 +178,8 @@ INT_MAX = 2**63 - 1
 KEYS: tuple[Key, ...] = (
     Key("name", "str", nullable=False, doc="names the study, the MLflow experiment and `.sweeps/NAME`; "
         "letters, digits, `.`, `_`, `-`"),
-    Key("objective", "mapping", nullable=False, doc="the metric to optimise"),
+    Key("objective", "mapping", nullable=False, doc="the metric to optimise; a list of such mappings for "
+        "several objectives (the Pareto front is the result)"),
     Key("objective.metric", "str", nullable=False, doc="a metric the trial returns or reports"),
     Key("objective.goal", "choice", "minimize", choices=GOALS, nullable=False, doc="direction"),
     Key("params", "mapping", nullable=False, doc="the search space: name → expression, W&B mapping or constant"),
@@ -195,6 +196,8 @@ KEYS: tuple[Key, ...] = (
     Key("n_trials", "int", low=1, doc="trials to finish (complete, pruned or failed); grid: the grid size"),
     Key("workers", "int", low=1, high=10_000, doc="trials at once; null: as many as `resources` allow"),
     Key("max_failures", "int", 10, low=0, nullable=False, doc="failed trials tolerated before the sweep stops"),
+    Key("constraints", "any", doc="`[\"memory_mb <= 2000\", ...]`: metrics the trial reports, each bounded "
+        "(<=, <, >=, >); an infeasible trial is never the best nor on the front"),
     Key("budget", "mapping", doc="limits beyond `n_trials`: the sweep ends at the first one reached"),
     Key("budget.steps", "int", low=1, doc="steps (epochs) reported by all trials together; running trials "
         "stop at their next report once it is spent"),

@@ -28,6 +28,23 @@ class Objective:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """`metric op bound` (`constraints:` in the file): a trial is feasible when every one holds."""
+
+    metric: str
+    op: str  # <=, <, >=, >
+    bound: float
+
+    def violation(self, value: float) -> float:
+        """Optuna's convention: <= 0 when the constraint holds, else by how much it is missed (a
+        strict bound counts its edge as held: the samplers see a continuous amount)."""
+        return value - self.bound if self.op in ("<=", "<") else self.bound - value
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+@dataclass(frozen=True)
 class TrialSpec:
     function: str | None = None
     command: str | None = None
@@ -102,6 +119,7 @@ class SweepSpec:
     resolved_yaml: str  # the composed sweep, interpolations kept and secrets masked
     definition: dict[str, Any] = field(default_factory=dict)  # the same as plain data
     budget: BudgetSpec = field(default_factory=BudgetSpec)
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def metrics(self) -> tuple[str, ...]:

@@ -158,7 +158,8 @@ class Driver:
         self.finished, self.failed, self.complete, self.pruned = c.finished, c.failed, c.complete, c.pruned
         self.retries.restore(trials)
         for t in trials:
-            if t.state == TrialState.COMPLETE and t.values is not None and (
+            feasible = all(v <= 0 for v in t.constraints.values())
+            if t.state == TrialState.COMPLETE and t.values is not None and feasible and (
                     self.best_values is None or self.objective.better(t.values[0], self.best_values[0])):
                 self.best_values, self.best_number = list(t.values), t.number
 
@@ -400,18 +401,34 @@ class Driver:
                 self._fail(r, f"objective metric {o.metric!r} is {value}", metrics=metrics)
                 return
             values.append(value)
+        feasible = True
+        for c in self.spec.constraints:  # Optuna's samplers and fronts read them from the trial
+            value = metrics.get(c.metric)
+            if value is None or not math.isfinite(value):
+                got = ", ".join(sorted(metrics)) or "nothing"
+                self._fail(r, f"constraint {str(c)!r}: the trial reported no finite {c.metric!r} (got: {got})",
+                           metrics=metrics)
+                return
+            r.trial.set_constraint(str(c), c.violation(value))
+            feasible = feasible and c.violation(value) <= 0
         self.study.tell(r.trial, values)
         self.finished += 1
         self.complete += 1
-        if self.budget is not None:
+        if self.budget is not None and feasible:
             self.budget.finished(values[0])
         tags: dict[str, str] = {}
         if not r.reported_objective and self.pruner is not None:
             tags["trial.warning"] = "never called sweeper.report: early stopping could not judge this trial"
-        improved = self.best_values is None or self.objective.better(values[0], self.best_values[0])
+        # with several objectives, "best" is the first objective's (the front is the result)
+        improved = feasible and (self.best_values is None or self.objective.better(values[0], self.best_values[0]))
+        if not feasible:
+            tags["trial.feasible"] = "false"
         if improved:
             self.best_values, self.best_number = values, r.number
-        assert self.best_values is not None and self.best_number is not None
+        if self.best_values is None or self.best_number is None:  # no feasible trial yet
+            self._finished(r, COMPLETE, "FINISHED", metrics, tags, None, values)
+            self.progress.trial_finished(r.number, COMPLETE, values[0], self.best_value, self.best_number)
+            return
         best = Best(number=self.best_number, values=list(self.best_values), params=dict(r.params) if improved else {},
                     config_yaml=outcome.config_yaml if improved else None, improved=improved, n_finished=self.finished)
         self._finished(r, COMPLETE, "FINISHED", metrics, tags, best, values)

@@ -42,7 +42,11 @@ METHODS: dict[str, Callable[[], Any]] = {
     "tpe": _optuna("TPESampler"),
     "gp": _optuna("GPSampler"),
     "cmaes": _optuna("CmaEsSampler"),
+    "nsgaii": _optuna("NSGAIISampler"),
+    "nsgaiii": _optuna("NSGAIIISampler"),
 }
+#: methods whose sampler models one objective only
+SINGLE_OBJECTIVE = {"cmaes"}
 #: what a method needs installed, and how to get it
 _NEEDS = {"gp": ("torch", "method 'gp' needs PyTorch: pip install torch (or use search=tpe)"),
           "cmaes": ("cmaes", "method 'cmaes' needs the cmaes package: pip install cmaes")}
@@ -61,6 +65,10 @@ def check(spec: SweepSpec) -> None:
         raise SpecError(spec.source, "search", _NEEDS[method][1])
     if method == "grid":
         grid_space(spec.params, spec.source)
+    if len(spec.objectives) > 1 and method in SINGLE_OBJECTIVE:
+        several = sorted(set(METHODS) - SINGLE_OBJECTIVE)
+        raise SpecError(spec.source, "search", f"{method} optimises one objective, this sweep has "
+                        f"{len(spec.objectives)} (use one of: {', '.join(several)})")
     allowed = sorted(set(inspect.signature(METHODS[method]()).parameters) - _RESERVED)
     for k in spec.search.options:
         if k not in allowed:

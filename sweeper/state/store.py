@@ -202,6 +202,18 @@ def best_trial(study: Any) -> Any | None:
         return None
 
 
+def front(study: Any) -> list[Any]:
+    """The Pareto front of a study with several objectives: its feasible non-dominated complete
+    trials, by number (Optuna's own `best_trials`)."""
+    return sorted(study.best_trials, key=lambda t: t.number)
+
+
+def metric_names(study: Any) -> list[str]:
+    """The objectives' metric names, as the sweep named them (Optuna's `metric_names`)."""
+    names = study.metric_names
+    return list(names) if names else [f"objective_{i}" for i in range(len(study.directions))]
+
+
 def spec_yaml(study: Any) -> str:
     return str(study.user_attrs.get(attrs.SPEC, ""))
 
