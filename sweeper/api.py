@@ -297,6 +297,8 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
                                 {attrs.SPEC: spec.resolved_yaml, attrs.HASH: this_hash, attrs.UID: uuid.uuid4().hex,
                                  attrs.WORKDIR: spec.workdir, attrs.BASE_DIR: spec.base_dir},
                                 metric_names=list(spec.metrics))
+            for i, seed in enumerate(spec.seed_trials):  # asked before anything sampled, in file order
+                st.enqueue_trial(seed, user_attrs={attrs.SEED_TRIAL: i})
         else:
             st = studies.load(storage, spec.name, None, pruner)
             st.sampler = search.make_sampler(spec, resumed_trials=len(st.get_trials(deepcopy=False)), storage=storage)

@@ -126,3 +126,17 @@ def test_a_script_without_a_main_guard_runs_once(workdir):
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert p.stdout.splitlines() == ["state FINISHED"]
     assert len(api.open_study("script", f"sqlite:///{workdir}/.sweeps/sweeps.db").trials) == 3
+
+
+@pytest.mark.slow
+def test_seed_trials_run_first_with_their_params_and_count_toward_n_trials(workdir):
+    config = {**CONFIG, "name": "seeded", "params": {"x": "interval(-2.0, 2.0)", "k": "choice(a, b)"},
+              "seed_trials": [{"x": 0.25, "k": "b"}, {"x": -1.5}], "n_trials": 4, "workers": 1}
+    spec = api.load(config, workdir=str(workdir))
+    api.run(spec)
+    study = optuna.load_study(study_name="seeded", storage=spec.storage)
+    trials = study.trials
+    assert len(trials) == 4 and all(t.state.name == "COMPLETE" for t in trials)
+    assert trials[0].params == {"x": 0.25, "k": "b"} and trials[0].user_attrs["sweeper.seed_trial"] == 0
+    assert trials[1].params["x"] == -1.5 and trials[1].user_attrs["sweeper.seed_trial"] == 1  # k sampled
+    assert not any("sweeper.seed_trial" in t.user_attrs for t in trials[2:])

@@ -182,3 +182,21 @@ def test_several_objectives_and_constraints_load(tmp_path):
     assert s.metrics == ("f1", "f2") and s.directions == ["minimize", "maximize"]
     assert [str(c) for c in s.constraints] == ["mem_mb <= 2000", "acc > 0.5"]
     assert s.constraints[0].violation(1500) == -500 and s.constraints[1].violation(0.25) == 0.25
+
+
+def test_seed_trials_load_and_refuse_what_the_space_cannot_take(tmp_path):
+    text = BASE.replace("  x: interval(0.0, 1.0)", "  x: interval(0.0, 1.0)\n  n: range(1, 9, 2)\n  act: choice(relu, tanh)\n  k: 3")
+    s = load(tmp_path, text + "seed_trials: [{x: 0.5, act: tanh}, {n: 7}]\n")
+    assert s.seed_trials == ({"x": 0.5, "act": "tanh"}, {"n": 7})
+    for seeds, message in [("{x: 0.5}", "seed_trials: must be a list of mappings"),
+                           ("[{x: 1.5}]", "seed_trials[0].x: 1.5 is outside x's space (float [0, 1])"),
+                           ("[{n: 4}]", "seed_trials[0].n: 4 is outside n's space"),  # off range(1, 9, 2)
+                           ("[{act: gelu}]", "seed_trials[0].act: 'gelu' is outside act's space"),
+                           ("[{k: 3}]", "seed_trials[0].k: not a searched parameter (searched: x, n, act)"),
+                           ("[{}]", "seed_trials[0]: must be a mapping of params to values")]:
+        with pytest.raises(SpecError) as e:
+            load(tmp_path, text + f"seed_trials: {seeds}\n")
+        assert message in str(e.value) and "\n" not in str(e.value), str(e.value)
+    with pytest.raises(SpecError, match="seed_trials: grid search runs every point"):
+        load(tmp_path, text.replace("x: interval(0.0, 1.0)", "x: choice(0.0, 1.0)") + "search: {method: grid}\n"
+             "seed_trials: [{n: 3}]\n")

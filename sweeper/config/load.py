@@ -389,6 +389,7 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         definition=stored,
         budget=budget,
         constraints=constraints,
+        seed_trials=_seed_trials(data.get("seed_trials"), params, src),
     )
     from .. import early_stop, search
 
@@ -440,6 +441,26 @@ def _constraints(raw: Any, src: str) -> tuple[Constraint, ...]:
             raise SpecError(src, f"constraints[{i}]", f"{text!r} is not `metric <= number` "
                             "(or <, >=, >), e.g. \"memory_mb <= 2000\"")
         out.append(Constraint(m.group(1), m.group(2), bound))
+    return tuple(out)
+
+
+def _seed_trials(raw: Any, params: dict[str, Any], src: str) -> tuple[dict[str, Any], ...]:
+    """`seed_trials: [{lr: 0.01}, ...]`: each a mapping of searched params to values they can take."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise SpecError(src, "seed_trials", f"must be a list of mappings like [{{lr: 0.01}}], got {raw!r}")
+    searched = [n for n, p in params.items() if not p.is_fixed]
+    out = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict) or not entry:
+            raise SpecError(src, f"seed_trials[{i}]", f"must be a mapping of params to values, got {entry!r}")
+        for k, v in entry.items():
+            if k not in searched:
+                raise SpecError(src, f"seed_trials[{i}].{k}", f"not a searched parameter (searched: {', '.join(searched)})")
+            if not params[k].admits(v):
+                raise SpecError(src, f"seed_trials[{i}].{k}", f"{v!r} is outside {k}'s space ({params[k].describe()})")
+        out.append(dict(entry))
     return tuple(out)
 
 

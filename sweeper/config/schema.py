@@ -198,6 +198,8 @@ KEYS: tuple[Key, ...] = (
     Key("max_failures", "int", 10, low=0, nullable=False, doc="failed trials tolerated before the sweep stops"),
     Key("constraints", "any", doc="`[\"memory_mb <= 2000\", ...]`: metrics the trial reports, each bounded "
         "(<=, <, >=, >); an infeasible trial is never the best nor on the front"),
+    Key("seed_trials", "any", doc="`[{lr: 0.01, depth: 4}, ...]`: configurations run first (params left out "
+        "are sampled); they count toward `n_trials`"),
     Key("budget", "mapping", doc="limits beyond `n_trials`: the sweep ends at the first one reached"),
     Key("budget.steps", "int", low=1, doc="steps (epochs) reported by all trials together; running trials "
         "stop at their next report once it is spent"),

@@ -58,6 +58,21 @@ class Param:
             return [_tidy(self.low + i * self.step) for i in range(n + 1)]
         return None
 
+    def admits(self, value: Any) -> bool:
+        """Whether `value` is one this parameter can take (a seed trial's, an imported trial's)."""
+        if self.kind == "categorical":
+            return any(value == c and type(value) is type(c) for c in self.choices)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        if self.kind == "int" and not float(value).is_integer():
+            return False
+        if not self.low <= value <= self.high:
+            return False
+        if self.step:  # on the grid of its steps, as Optuna's distribution keeps it
+            k = (value - self.low) / self.step
+            return abs(k - round(k)) < 1e-9
+        return True
+
     def describe(self) -> str:
         if self.kind == "fixed":
             return f"fixed {self.value!r}"

@@ -120,6 +120,7 @@ class SweepSpec:
     definition: dict[str, Any] = field(default_factory=dict)  # the same as plain data
     budget: BudgetSpec = field(default_factory=BudgetSpec)
     constraints: tuple[Constraint, ...] = ()
+    seed_trials: tuple[dict[str, Any], ...] = ()  # run first, in this order (Optuna's enqueue_trial)
 
     @property
     def metrics(self) -> tuple[str, ...]:

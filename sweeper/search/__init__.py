@@ -65,6 +65,9 @@ def check(spec: SweepSpec) -> None:
         raise SpecError(spec.source, "search", _NEEDS[method][1])
     if method == "grid":
         grid_space(spec.params, spec.source)
+        if spec.seed_trials:
+            raise SpecError(spec.source, "seed_trials", "grid search runs every point of the grid once: seed trials "
+                            "would run points twice (use another method, or leave them out)")
     if len(spec.objectives) > 1 and method in SINGLE_OBJECTIVE:
         several = sorted(set(METHODS) - SINGLE_OBJECTIVE)
         raise SpecError(spec.source, "search", f"{method} optimises one objective, this sweep has "
