@@ -229,6 +229,28 @@ def _constrained(st: optuna.Study) -> bool:
     return any(t.constraints for t in st.get_trials(deepcopy=False))
 
 
+def _warm_source(spec: SweepSpec) -> optuna.Study:
+    """The sweep `warm_start.from` names, checked before anything is created: it exists, in this
+    sweep's storage or `warm_start.storage`, with as many objectives in the same directions."""
+    assert spec.warm_start is not None
+    url = spec.warm_start.storage or spec.storage
+    try:
+        storage = studies.open_storage(url)  # never creates
+    except studies.StorageError as e:
+        raise SpecError(spec.source, "warm_start.from", f"no sweep named {spec.warm_start.sweep!r} ({e})") from None
+    if not studies.exists(storage, spec.warm_start.sweep):
+        known = ", ".join(studies.study_names(storage)) or "none"
+        raise SpecError(spec.source, "warm_start.from", f"no sweep named {spec.warm_start.sweep!r} in {mask(url)} "
+                        f"(there: {known})")
+    source = studies.load(storage, spec.warm_start.sweep)
+    theirs = [f"{m} ({d.name.lower()})" for m, d in zip(studies.metric_names(source), source.directions, strict=True)]
+    ours = [f"{o.metric} ({o.goal})" for o in spec.objectives]
+    if theirs != ours:
+        raise SpecError(spec.source, "warm_start.from", f"{spec.warm_start.sweep!r} optimised {', '.join(theirs)}, "
+                        f"this sweep {', '.join(ours)}: its values would mislead the sampler")
+    return source
+
+
 def _name_taken(spec: SweepSpec) -> SweepError:
     return SweepError(f"a sweep named {spec.name!r} already exists in {mask(spec.storage)}: continue it with "
                       f"`sweep resume {spec.name}` (or `sweep launch --resume`), or choose another name")
@@ -263,6 +285,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         if spec.trial.command:
             _check_command(spec)
         studies.check_url(spec.storage)
+        warm = _warm_source(spec) if spec.warm_start is not None and not resume else None
         storage = None
         if not resume:  # a launch refused for its name starts no worker (seconds of imports each)
             try:
@@ -299,6 +322,11 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
                                 metric_names=list(spec.metrics))
             for i, seed in enumerate(spec.seed_trials):  # asked before anything sampled, in file order
                 st.enqueue_trial(seed, user_attrs={attrs.SEED_TRIAL: i})
+            if warm is not None:
+                assert spec.warm_start is not None
+                imported, skipped = studies.import_trials(st, warm, spec.warm_start.sweep, spec.params)
+                say(f"warm start: {imported} finished trials of {spec.warm_start.sweep!r} join the history"
+                    + (f" ({skipped} did not fit this space)" if skipped else ""))
         else:
             st = studies.load(storage, spec.name, None, pruner)
             st.sampler = search.make_sampler(spec, resumed_trials=len(st.get_trials(deepcopy=False)), storage=storage)

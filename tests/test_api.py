@@ -4,13 +4,15 @@ the trial; the study opened for analysis; a resume that runs only the extra tria
 from __future__ import annotations
 
 import math
+import statistics
 
 import mlflow
 import optuna
 import pytest
 
 from sweeper import api
-from sweeper.errors import SweepError
+from sweeper.errors import SpecError, SweepError
+from sweeper.state.store import counts
 
 CONFIG = {
     "name": "api",
@@ -140,3 +142,41 @@ def test_seed_trials_run_first_with_their_params_and_count_toward_n_trials(workd
     assert trials[0].params == {"x": 0.25, "k": "b"} and trials[0].user_attrs["sweeper.seed_trial"] == 0
     assert trials[1].params["x"] == -1.5 and trials[1].user_attrs["sweeper.seed_trial"] == 1  # k sampled
     assert not any("sweeper.seed_trial" in t.user_attrs for t in trials[2:])
+
+
+@pytest.mark.slow
+def test_a_warm_start_informs_the_first_trials_and_imports_only_history(workdir):
+    base = {**CONFIG, "params": {"x": "interval(-5.0, 5.0)"}, "workers": 1, "seed": 3}
+    api.run(api.load({**base, "name": "earlier", "n_trials": 30, "search": {"method": "random"}}, workdir=str(workdir)))
+    lines: list[str] = []
+    tpe = {"method": "tpe", "n_startup_trials": 10}
+    warm = api.run(api.load({**base, "name": "warm", "n_trials": 10, "search": tpe, "warm_start": {"from": "earlier"}},
+                            workdir=str(workdir)), echo=lines.append)
+    api.run(api.load({**base, "name": "cold", "n_trials": 10, "search": tpe}, workdir=str(workdir)))
+    assert lines[0] == "warm start: 30 finished trials of 'earlier' join the history"
+    storage = storage_of(workdir)
+    w = optuna.load_study(study_name="warm", storage=storage).trials
+    cold = optuna.load_study(study_name="cold", storage=storage).trials
+    imported = [t for t in w if "sweeper.imported_from" in t.user_attrs]
+    own = [t for t in w if t not in imported]
+    assert len(imported) == 30 and len(own) == 10 and all(t.state.name == "COMPLETE" for t in own)
+    assert {t.user_attrs["sweeper.imported_from"] for t in imported} == {f"earlier#{n}" for n in range(30)}
+    # TPE starts from the history: its first 10 trials sit nearer the optimum (x = 0) than 10 cold ones
+    mean = statistics.mean
+    assert mean(t.value for t in own) < mean(t.value for t in cold) / 3, ([t.value for t in own], [t.value for t in cold])
+    # the result is this sweep's own: the best, the status counts and the MLflow runs leave the history out
+    assert warm.best_number in {t.number for t in own}
+    c = counts(w)
+    assert (c.complete, c.finished, c.imported) == (10, 10, 30)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    kids = [r for r in client.search_runs([client.get_experiment_by_name("warm").experiment_id], max_results=100)
+            if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(int(k.data.tags["trial.number"]) for k in kids) == sorted(t.number for t in own)
+
+
+def test_a_warm_start_from_a_sweep_that_is_not_there_is_one_line_and_creates_nothing(workdir):
+    spec = api.load({**CONFIG, "name": "w2", "warm_start": {"from": "nowhere"}}, workdir=str(workdir))
+    with pytest.raises(SpecError, match="warm_start.from: no sweep named 'nowhere'"):
+        api.run(spec)
+    assert not (workdir / ".sweeps").exists() or "w2" not in [
+        s.study_name for s in optuna.get_all_study_summaries(storage_of(workdir))]

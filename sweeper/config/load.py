@@ -33,6 +33,7 @@ from .spec import (
     SweepSpec,
     TrackingSpec,
     TrialSpec,
+    WarmStart,
 )
 
 _ARGS = "${args}"
@@ -390,6 +391,7 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         budget=budget,
         constraints=constraints,
         seed_trials=_seed_trials(data.get("seed_trials"), params, src),
+        warm_start=_warm_start(data, src),
     )
     from .. import early_stop, search
 
@@ -442,6 +444,16 @@ def _constraints(raw: Any, src: str) -> tuple[Constraint, ...]:
                             "(or <, >=, >), e.g. \"memory_mb <= 2000\"")
         out.append(Constraint(m.group(1), m.group(2), bound))
     return tuple(out)
+
+
+def _warm_start(data: dict[str, Any], src: str) -> WarmStart | None:
+    _section(data, "warm_start", src)
+    if not data.get("warm_start"):
+        return None
+    sweep = _get(src, data, "warm_start.from")
+    if sweep is None:
+        raise SpecError(src, "warm_start.from", "missing: name the earlier sweep, e.g. warm_start: {from: lr-search}")
+    return WarmStart(sweep=sweep, storage=_get(src, data, "warm_start.storage"))
 
 
 def _seed_trials(raw: Any, params: dict[str, Any], src: str) -> tuple[dict[str, Any], ...]:

@@ -200,6 +200,10 @@ KEYS: tuple[Key, ...] = (
         "(<=, <, >=, >); an infeasible trial is never the best nor on the front"),
     Key("seed_trials", "any", doc="`[{lr: 0.01, depth: 4}, ...]`: configurations run first (params left out "
         "are sampled); they count toward `n_trials`"),
+    Key("warm_start", "mapping", doc="start informed by an earlier sweep's finished trials"),
+    Key("warm_start.from", "str", doc="that sweep's name; its complete trials whose params fit this space join "
+        "the study's history (not run again, not counted toward `n_trials`)"),
+    Key("warm_start.storage", "str", doc="its storage's URL; null: this sweep's"),
     Key("budget", "mapping", doc="limits beyond `n_trials`: the sweep ends at the first one reached"),
     Key("budget.steps", "int", low=1, doc="steps (epochs) reported by all trials together; running trials "
         "stop at their next report once it is spent"),

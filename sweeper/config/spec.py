@@ -45,6 +45,14 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class WarmStart:
+    """`warm_start:`: the sweep (and storage: None, this sweep's) whose finished trials seed the history."""
+
+    sweep: str
+    storage: str | None = None
+
+
+@dataclass(frozen=True)
 class TrialSpec:
     function: str | None = None
     command: str | None = None
@@ -120,7 +128,8 @@ class SweepSpec:
     definition: dict[str, Any] = field(default_factory=dict)  # the same as plain data
     budget: BudgetSpec = field(default_factory=BudgetSpec)
     constraints: tuple[Constraint, ...] = ()
-    seed_trials: tuple[dict[str, Any], ...] = ()  # run first, in this order (Optuna's enqueue_trial)
+    seed_trials: tuple[dict[str, Any], ...] = ()
+    warm_start: WarmStart | None = None  # run first, in this order (Optuna's enqueue_trial)
 
     @property
     def metrics(self) -> tuple[str, ...]:

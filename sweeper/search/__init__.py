@@ -68,6 +68,9 @@ def check(spec: SweepSpec) -> None:
         if spec.seed_trials:
             raise SpecError(spec.source, "seed_trials", "grid search runs every point of the grid once: seed trials "
                             "would run points twice (use another method, or leave them out)")
+        if spec.warm_start is not None:
+            raise SpecError(spec.source, "warm_start", "grid search runs every point of the grid whatever ran "
+                            "before: a warm start informs a model-based method (use tpe, gp, ...)")
     if len(spec.objectives) > 1 and method in SINGLE_OBJECTIVE:
         several = sorted(set(METHODS) - SINGLE_OBJECTIVE)
         raise SpecError(spec.source, "search", f"{method} optimises one objective, this sweep has "

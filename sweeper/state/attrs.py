@@ -26,6 +26,7 @@ STOPPED_BY = "sweeper.stopped_by"  # the budget that stopped the trial at a repo
 INTERRUPTED = "sweeper.interrupted"  # cut off by an interruption: not counted, re-run
 RETRY_OF = "sweeper.retry_of"  # the number of the attempt this trial repeats
 RETRIED = "sweeper.retried"  # a self-crash that was retried: its retry counts instead
+IMPORTED = "sweeper.imported_from"  # "SWEEP#N": a trial copied from sweep SWEEP (warm_start), never run here
 SEED_TRIAL = "sweeper.seed_trial"  # the index of the `seed_trials` entry the trial ran
 ATTEMPT = "sweeper.attempt"  # 0 for the first attempt, then 1, 2, ...
 ATTEMPT_ROOT = "sweeper.root"  # the first attempt's number: names the checkpoint directory

@@ -160,6 +160,7 @@ class Counts:
     interrupted: int = 0  # cut off by an interruption: not counted, re-run
     retried: int = 0  # crashed by itself and retried: not counted, its retry counts instead
     running: int = 0
+    imported: int = 0  # copied from an earlier sweep (warm_start): history, never run, not counted
 
     @property
     def finished(self) -> int:
@@ -171,12 +172,18 @@ def is_interrupted(trial: Any) -> bool:
     return bool(trial.user_attrs.get(attrs.INTERRUPTED))
 
 
+def is_imported(trial: Any) -> bool:
+    return attrs.IMPORTED in trial.user_attrs
+
+
 def counts(trials: list[Any]) -> Counts:
     from optuna.trial import TrialState
 
     c = Counts()
     for t in trials:
-        if t.state == TrialState.COMPLETE:
+        if is_imported(t):
+            c.imported += 1
+        elif t.state == TrialState.COMPLETE:
             c.complete += 1
         elif t.state == TrialState.PRUNED:
             c.pruned += 1
@@ -193,19 +200,61 @@ def counts(trials: list[Any]) -> Counts:
 
 
 def best_trial(study: Any) -> Any | None:
-    """The best complete trial (single objective); None before the first one."""
+    """The best complete feasible trial this sweep ran (single objective; trials imported by a
+    warm start are history, not results); None before the first one."""
     if len(study.directions) > 1:
         return None
     try:
-        return study.best_trial
+        best = study.best_trial
     except ValueError:
         return None
+    if not is_imported(best):
+        return best
+    own = [t for t in _feasible_complete(study) if not is_imported(t)]
+    if not own:
+        return None
+    sign = -1 if study.direction.name == "MAXIMIZE" else 1
+    return min(own, key=lambda t: (sign * t.value, t.number))
+
+
+def _feasible_complete(study: Any) -> list[Any]:
+    from optuna.trial import TrialState
+
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if all(v <= 0 for v in t.constraints.values())]
 
 
 def front(study: Any) -> list[Any]:
     """The Pareto front of a study with several objectives: its feasible non-dominated complete
     trials, by number (Optuna's own `best_trials`)."""
-    return sorted(study.best_trials, key=lambda t: t.number)
+    front = study.best_trials
+    if any(is_imported(t) for t in front) or any(is_imported(t) for t in study.get_trials(deepcopy=False)):
+        # the front of this sweep's own trials: an imported trial may dominate them, yet is no result here
+        signs = [-1 if d.name == "MAXIMIZE" else 1 for d in study.directions]
+        own = [t for t in _feasible_complete(study) if not is_imported(t)]
+        keyed = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in own]
+        front = [t for t, a in keyed if not any(all(x <= y for x, y in zip(b, a, strict=True)) and b != a
+                                                 for _, b in keyed)]
+    return sorted(front, key=lambda t: t.number)
+
+
+def import_trials(study: Any, source: Any, source_name: str, params: dict[str, Any]) -> tuple[int, int]:
+    """Copy `source`'s complete trials into `study` as history (warm start): each whose params fit
+    `params` (every searched param present, with a value the new space admits; others ignored).
+    They keep their values and constraints, carry `sweeper.imported_from`, and are never run.
+    Returns (imported, skipped)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    searched = {n: p for n, p in params.items() if not p.is_fixed}
+    dists = {n: p.distribution() for n, p in searched.items()}
+    done = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    fits = [t for t in done if all(n in t.params and p.admits(t.params[n]) for n, p in searched.items())]
+    study.add_trials([optuna.trial.create_trial(
+        params={n: t.params[n] for n in searched}, distributions=dists, values=list(t.values),
+        user_attrs={attrs.IMPORTED: f"{source_name}#{t.number}"},
+        system_attrs={k: v for k, v in t.system_attrs.items() if k.startswith("constraints")}) for t in fits])
+    return len(fits), len(done) - len(fits)
 
 
 def metric_names(study: Any) -> list[str]:
@@ -240,8 +289,8 @@ def records(study: Any, numbers: list[int] | None = None) -> list[TrialRecord]:
     """The finished trials (all, or `numbers`) as a tracker needs them to rebuild their runs."""
     out = []
     for t in study.get_trials(deepcopy=False):
-        if t.state.name in ("RUNNING", "WAITING") or (numbers is not None and t.number not in numbers):
-            continue
+        if t.state.name in ("RUNNING", "WAITING") or (numbers is not None and t.number not in numbers) or is_imported(t):
+            continue  # an imported trial has no run: it ran in the sweep it came from
         out.append(TrialRecord(
             number=t.number, state=t.state.name, params=dict(t.params),
             values=list(t.values) if t.values is not None else None,
