@@ -33,6 +33,10 @@ SECTIONS: dict[str, tuple[str, list[list[str]], list[list[str]]]] = {
                     ["early_stop.py", "--problem", "quickstart", "--seeds", SEEDS10, "--trials", "60"]],
                    [["early_stop.py", "--problem", "curves", "--seeds", "0", "--trials", "6"]]),
     "startup": ("Start-up", [["startup.py"]], [["startup.py", "--repeats", "2"]]),
+    "multi_objective": ("Several objectives (hypervolume over seeds, through `sweep launch`)",
+                        [["multi_objective.py"]],
+                        [["multi_objective.py", "--seeds", "1", "--trials", "10", "--methods", "random,nsgaii"]]),
+    "writer": ("The MLflow writer (runs/s, end-of-sweep wait)", [["writer.py"]], [["writer.py", "--trials", "20"]]),
 }
 
 

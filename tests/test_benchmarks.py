@@ -66,3 +66,11 @@ def test_report_stitches_each_benchmark_table_under_a_header(tmp_path):
     else:
         raise AssertionError("an unknown benchmark name must be refused")
     assert not (tmp_path / "x.md").exists()
+
+
+def test_the_multi_objective_benchmarks_hypervolume_is_exact_in_two_dimensions():
+    hv = _bench("multi_objective").hypervolume
+    assert hv([(1, 3), (2, 2), (3, 1)], (4, 4)) == 6.0  # three unit staircase steps: 3 + 2 + 1
+    # dominated points, a point beyond the reference and duplicates add nothing
+    assert hv([(1, 3), (2, 2), (2.5, 2.5), (3, 1), (5, 0), (2, 2)], (4, 4)) == 6.0
+    assert hv([], (4, 4)) == 0.0 and hv([(0, 0)], (2, 3)) == 6.0
