@@ -450,10 +450,11 @@ def _warm_start(data: dict[str, Any], src: str) -> WarmStart | None:
     _section(data, "warm_start", src)
     if not data.get("warm_start"):
         return None
+    storage = _get(src, data, "warm_start.storage")  # each key's own check first: its error names it
     sweep = _get(src, data, "warm_start.from")
     if sweep is None:
         raise SpecError(src, "warm_start.from", "missing: name the earlier sweep, e.g. warm_start: {from: lr-search}")
-    return WarmStart(sweep=sweep, storage=_get(src, data, "warm_start.storage"))
+    return WarmStart(sweep=sweep, storage=storage)
 
 
 def _seed_trials(raw: Any, params: dict[str, Any], src: str) -> tuple[dict[str, Any], ...]:
