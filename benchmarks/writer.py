@@ -50,7 +50,7 @@ def _spec(d: Path) -> Any:
     return load(d / "sweep.yaml", workdir=str(d))
 
 
-def _ops(spec: Any, n: int, layout: Any | None, uri: str) -> list[Any]:
+def _ops(n: int, layout: Any | None, uri: str) -> list[Any]:
     """What the driver queues for n finished trials: started (runs opened by workers when `layout`
     is given: created here, before the clock), ended, best so far; a new best every few trials."""
     from sweeper.tracking.mlflow.ops import BestSoFar, RunOpened, TrialEnded, TrialStarted
@@ -89,7 +89,7 @@ def writer_rate(spec: Any, uri: str, n: int, hooked: bool) -> float:
     w = Writer(spec, uri, exp, None, f"uid-{time.time_ns()}", q, results)
     # the parent and experiment first (the writer makes them on start), then the runs workers open
     w.layout = RunLayout(spec, uri, exp, None, w.uid)
-    for op in _ops(spec, n, w.layout if hooked else None, uri):
+    for op in _ops(n, w.layout if hooked else None, uri):
         q.put(op)
     q.put(None)
     parent = w.layout.parent_id

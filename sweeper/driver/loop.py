@@ -22,7 +22,7 @@ from ..config.spec import SweepSpec
 from ..messages import COMPLETE, FAIL, PRUNED, Best, Died, Done, Opened, Reported, TrialFinished, TrialOutcome
 from ..search import grid
 from ..state import attrs, coordination, faults
-from ..state.store import counts, is_imported
+from ..state.store import counts, is_feasible, is_imported
 from ..tracking.base import Tracker
 from .budget import Budget
 from .retries import RetryQueue
@@ -158,7 +158,7 @@ class Driver:
         self.finished, self.failed, self.complete, self.pruned = c.finished, c.failed, c.complete, c.pruned
         self.retries.restore(trials)
         for t in trials:
-            feasible = all(v <= 0 for v in t.constraints.values()) and not is_imported(t)
+            feasible = is_feasible(t) and not is_imported(t)
             if t.state == TrialState.COMPLETE and t.values is not None and feasible and (
                     self.best_values is None or self.objective.better(t.values[0], self.best_values[0])):
                 self.best_values, self.best_number = list(t.values), t.number
@@ -409,8 +409,9 @@ class Driver:
                 self._fail(r, f"constraint {str(c)!r}: the trial reported no finite {c.metric!r} (got: {got})",
                            metrics=metrics)
                 return
-            r.trial.set_constraint(str(c), c.violation(value))
-            feasible = feasible and c.violation(value) <= 0
+            violation = c.violation(value)
+            r.trial.set_constraint(str(c), violation)
+            feasible = feasible and violation <= 0
         self.study.tell(r.trial, values)
         self.finished += 1
         self.complete += 1

@@ -176,6 +176,11 @@ def is_imported(trial: Any) -> bool:
     return attrs.IMPORTED in trial.user_attrs
 
 
+def is_feasible(trial: Any) -> bool:
+    """Every constraint holds (Optuna's convention: each value <= 0); a trial without any is."""
+    return all(v <= 0 for v in trial.constraints.values())
+
+
 def counts(trials: list[Any]) -> Counts:
     from optuna.trial import TrialState
 
@@ -221,14 +226,14 @@ def _feasible_complete(study: Any) -> list[Any]:
     from optuna.trial import TrialState
 
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if all(v <= 0 for v in t.constraints.values())]
+            if is_feasible(t)]
 
 
 def front(study: Any) -> list[Any]:
     """The Pareto front of a study with several objectives: its feasible non-dominated complete
     trials, by number (Optuna's own `best_trials`)."""
     front = study.best_trials
-    if any(is_imported(t) for t in front) or any(is_imported(t) for t in study.get_trials(deepcopy=False)):
+    if any(is_imported(t) for t in study.get_trials(deepcopy=False)):
         # the front of this sweep's own trials: an imported trial may dominate them, yet is no result here
         signs = [-1 if d.name == "MAXIMIZE" else 1 for d in study.directions]
         own = [t for t in _feasible_complete(study) if not is_imported(t)]
