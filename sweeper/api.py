@@ -297,9 +297,6 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         backend = make_backend(spec)
         for warning in search.advice(spec):
             say(f"warning: {warning}")
-        from .tracking import WORKER_PRELOAD
-
-        backend.preload = WORKER_PRELOAD
         backend.start()
         for warning in backend.warnings:
             say(f"warning: {warning}")

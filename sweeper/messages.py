@@ -93,6 +93,7 @@ class ViewOpened:
 
     number: int
     refs: dict[str, str | None]
+    tags: dict[str, str] = field(default_factory=dict)  # what the worker learnt of its place (its GPUs)
 
 
 @dataclass
@@ -159,6 +160,7 @@ class Opened:
     slot: int
     number: int
     refs: dict[str, str | None]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 BackendEvent = Reported | Opened | Done | Died

@@ -18,6 +18,12 @@ def quadratic(cfg):
     return {"loss": (float(cfg.x) - 1.5) ** 2 + abs(int(cfg.y)), "aux": float(cfg.x) * 2}
 
 
+def quadratic_seeing_imports(cfg):
+    """`quadratic`, and whether this trial's worker had imported MLflow before it (it should not
+    have: the writer creates the trial's run, the worker only hands its id on)."""
+    return {**quadratic(cfg), "worker_had_mlflow": float("mlflow" in sys.modules)}
+
+
 def plain_float(cfg):
     return (float(cfg.x) - 1.0) ** 2
 

@@ -317,8 +317,8 @@ class Driver:
         task = self.tasks.build(number, ordered, root, views=self.tracker.trial_hooks(number, ordered, tags))
         now = self.clock()
         timeout = self.spec.trial.timeout
-        # trial.timeout bounds the trial's own code: a worker opening the trial's views first (its
-        # first MLflow import, seconds) restarts the clock when it is done (`Opened`)
+        # trial.timeout bounds the trial's own code: a worker opening the trial's views first (asking
+        # nvidia-smi for its GPUs, a tracker's hook) restarts the clock when it is done (`Opened`)
         deadline = now + timeout + (VIEW_OPEN_S if task.views else 0.0) if timeout else None
         self.running[slot] = Running(trial, number, ordered, slot, deadline, root, attempt)
         self.tracker.trial_started(number, ordered, tags)
@@ -336,7 +336,7 @@ class Driver:
         if isinstance(ev, Opened):
             if r.deadline is not None and self.spec.trial.timeout:
                 r.deadline = self.clock() + self.spec.trial.timeout
-            self.tracker.trial_opened(r.number, ev.refs)
+            self.tracker.trial_opened(r.number, ev.refs, ev.tags)
             return None
         del self.running[ev.slot]
         if isinstance(ev, Done):
