@@ -282,6 +282,9 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     try:
         sampler = search.make_sampler(spec)  # before anything starts: a bad option changes nothing
         pruner = early_stop.make_pruner(spec)
+        from .search import configure as configure_hook
+
+        configure_hook.load(spec)  # search.configure imports, before anything is created
         if spec.trial.command:
             _check_command(spec)
         studies.check_url(spec.storage)

@@ -219,6 +219,9 @@ KEYS: tuple[Key, ...] = (
     Key("search", "mapping", doc="`search=NAME` picks a preset of `conf/search/`; other keys are the "
         "Optuna sampler's arguments"),
     Key("search.method", "str", "tpe", nullable=False, doc="a registered search method"),
+    Key("search.configure", "str", doc="`module:function` called as `function(cfg, trial)` with the trials' "
+        "base config and the Optuna trial once the declared params are drawn: it may `trial.suggest_*` more "
+        "(define-by-run; hydra-optuna-sweeper's `custom_search_space`)"),
     Key("early_stop", "mapping", doc="early termination, see the options below"),
     Key("early_stop.type", "str", "none", nullable=False, doc="an early-stop policy"),
     Key("backend", "mapping", doc="where trials run"),

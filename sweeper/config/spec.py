@@ -66,6 +66,7 @@ class TrialSpec:
 class SearchSpec:
     method: str = "tpe"
     options: dict[str, Any] = field(default_factory=dict)  # passed to the Optuna sampler
+    configure: str | None = None  # module:function(cfg, trial): define-by-run params (search/configure.py)
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ class SweepSpec:
                   "trial.log_limit": self.trial.log_limit, "budget.steps": self.budget.steps,
                   "budget.time": self.budget.time, "budget.target": self.budget.target})
         s.update({f"search.{k}": v for k, v in self.search.options.items()})
+        if self.search.configure:
+            s["search.configure"] = self.search.configure
         if self.early_stop.type != "none":
             s.update({f"early_stop.{k}": v for k, v in self.early_stop.options.items()})
         s.update({f"space.{p.name}": p.expr for p in self.params.values()})

@@ -29,6 +29,8 @@ def compose_config(params: dict[str, Any], config_path: str | None) -> Any:
     """The params alone as a nested config, or the base config at `config_path` with them applied."""
     from omegaconf import OmegaConf
 
+    # a define-by-run param may carry Hydra's `+` (add a key), as hydra-optuna-sweeper's examples do
+    params = {k.lstrip("+"): v for k, v in params.items()}
     if not config_path:
         cfg = OmegaConf.create({})
         for k, v in params.items():
