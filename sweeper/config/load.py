@@ -331,13 +331,16 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
     function, command = _get(src, data, "trial.function"), _get(src, data, "trial.command")
     if (function is None) == (command is None):
         raise SpecError(src, "trial", "give exactly one of trial.function (module:callable) or trial.command")
+    if _get(src, data, "trial.hydra") is not None and (function is None or _get(src, data, "trial.config") is not None):
+        raise SpecError(src, "trial.hydra", "a Hydra app's trials are its task function (trial.function), "
+                        "with the app's own config (no trial.config)")
     # any module importlib can import (a file `multi-objective.py`, as in hydra-optuna-sweeper's
     # examples, is not a Python identifier but imports); whether it does is checked where trials run
     if function is not None and not _TARGET.match(function):
         raise SpecError(src, "trial.function", f"{function!r} is not of the form package.module:callable")
     trial = TrialSpec(function=function, command=command, config=_get(src, data, "trial.config"),
                       timeout=_get(src, data, "trial.timeout"), retries=_get(src, data, "trial.retries"),
-                      log_limit=_get(src, data, "trial.log_limit"))
+                      log_limit=_get(src, data, "trial.log_limit"), hydra=_get(src, data, "trial.hydra"))
 
     if trial.config is not None and not os.path.isfile(os.path.join(base_dir, trial.config)):
         raise SpecError(src, "trial.config", f"no such file: {trial.config!r} (relative to {base_dir or '.'})")

@@ -57,6 +57,7 @@ class TrialSpec:
     function: str | None = None
     command: str | None = None
     config: str | None = None  # base training config (YAML path, relative to the sweep file)
+    hydra: str | None = None  # a Hydra app whose jobs the trials are (the plugin's door; runtime/hydra_job.py)
     timeout: float | None = None
     retries: int = 0
     log_limit: int | None = 10 << 20  # bytes of stdout.txt / stderr.txt kept per trial and stream; None: all

@@ -27,7 +27,7 @@ from ..state.store import counts, is_feasible, is_imported
 from ..tracking.base import Tracker
 from .budget import Budget
 from .retries import RetryQueue
-from .tasks import TaskBuilder
+from .tasks import Jobs, TaskBuilder
 
 WAIT_S = 0.2  # longest the loop waits for a backend event before its other chores
 ORPHAN_CHECK_S = 1.0  # how often leases are read: an agent that joins or dies is seen within this
@@ -124,7 +124,7 @@ class Driver:
     def __init__(self, spec: SweepSpec, study: Any, storage: Any, backend: Backend, tracker: Tracker,
                  pruner: Any, lease: coordination.Lease | None = None, progress: ProgressView | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 configure_cfg: Callable[[], Any] | None = None) -> None:
+                 jobs: Jobs | None = None) -> None:
         self.spec, self.study, self.storage = spec, study, storage
         self.backend, self.tracker, self.pruner, self.lease = backend, tracker, pruner, lease
         self.progress: ProgressView = progress or Silent()
@@ -134,14 +134,14 @@ class Driver:
         #: checkpoints of a trial's attempts: the backend's folder every host sees, if it has one
         checkpoint_root = backend.checkpoint_root or os.path.join(spec.sweep_dir, "checkpoints")
         # a trial waits for the driver's word at each report where something may stop it there
-        self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None or spec.budget.any())
+        self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None or spec.budget.any(), jobs=jobs)
         self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed}
         self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed}
         self.objective = spec.objectives[0]  # what reports and the pruner judge
         #: search.configure: more params suggested define-by-run after the declared ones, given the
-        #: trials' base config (`configure_cfg`, a front door's own; made once, when first needed)
+        #: trials' base config (a front door's own `jobs`, else ours; made once, when first needed)
         self.configure = configure_hook.load(spec)
-        self._configure_cfg = configure_cfg or (lambda: configure_hook.base_config(spec))
+        self._configure_cfg = jobs.base_config if jobs is not None else (lambda: configure_hook.base_config(spec))
         self._cfg: Any = None
         self.stop_requested = False
         #: the study's SQLite file, checked every turn (api.run sets it): SQLite itself would go on
@@ -330,7 +330,13 @@ class Driver:
         tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}
         if retry_of is not None:
             tags["trial.retry_of"] = str(retry_of)
-        task = self.tasks.build(number, ordered, root, views=self.tracker.trial_hooks(number, ordered, tags))
+        try:
+            task = self.tasks.build(number, ordered, root, views=self.tracker.trial_hooks(number, ordered, tags))
+        except Exception as e:  # noqa: BLE001 - a front door's composition (Hydra's) of this trial's config
+            if self.tasks.jobs is None:
+                raise
+            self._reject(trial, f"composing the job's config failed: {type(e).__name__}: {' '.join(str(e).split())}")
+            return None
         now = self.clock()
         timeout = self.spec.trial.timeout
         # trial.timeout bounds the trial's own code: a worker opening the trial's views first (its
@@ -344,8 +350,6 @@ class Driver:
 
     def _configured(self, trial: Any) -> bool:
         """Run search.configure on a trial just asked; False when it raised (the trial is then failed)."""
-        from optuna.trial import TrialState
-
         try:
             if self._cfg is None:
                 self._cfg = self._configure_cfg()
@@ -353,7 +357,13 @@ class Driver:
             self.configure(self._cfg, trial)
             return True
         except Exception as e:  # noqa: BLE001 - the user's function: any error fails this trial only
-            error = f"search.configure raised {type(e).__name__}: {e}".strip()
+            self._reject(trial, f"search.configure raised {type(e).__name__}: {e}".strip())
+            return False
+
+    def _reject(self, trial: Any, error: str) -> None:
+        """A trial that cannot start (its define-by-run params or its job's config failed): failed alone."""
+        from optuna.trial import TrialState
+
         trial.set_user_attr(attrs.ERROR, error[:2000])
         trial.set_user_attr(attrs.NO_RETRY, True)
         self.study.tell(trial, state=TrialState.FAIL)
@@ -361,7 +371,6 @@ class Driver:
         self.failed += 1
         self.progress.trial_finished(trial.number, FAIL, None, self.best_value, self.best_number, error=error)
         self.progress.counts(self.complete, self.pruned, self.failed)
-        return False
 
     def _handle(self, ev: Reported | Opened | Done | Died) -> int | None:
         r = self.running.get(ev.slot)

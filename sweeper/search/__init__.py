@@ -44,6 +44,8 @@ METHODS: dict[str, Callable[[], Any]] = {
     "cmaes": _optuna("CmaEsSampler"),
     "nsgaii": _optuna("NSGAIISampler"),
     "nsgaiii": _optuna("NSGAIIISampler"),
+    "qmc": _optuna("QMCSampler"),
+    "bruteforce": _optuna("BruteForceSampler"),
 }
 #: methods whose sampler models one objective only
 SINGLE_OBJECTIVE = {"cmaes"}
