@@ -66,7 +66,7 @@ def results(folder: Path, base: str = "multirun") -> list[dict]:
     return [yaml.safe_load(p.read_text()) for p in (folder / base).glob("**/optimization_results.yaml")]
 
 
-def test_sphere_runs_as_hydra_jobs_writes_results_and_a_rerun_runs_nothing_twice(app):
+def test_sphere_runs_as_hydra_jobs_and_writes_optimization_results(app):
     multirun(app, "sphere.py", "hydra.sweeper.n_trials=6")
     st = study(app, "sphere")  # study_name names the sweep
     trials = st.get_trials()
@@ -89,7 +89,97 @@ def test_sphere_runs_as_hydra_jobs_writes_results_and_a_rerun_runs_nothing_twice
     parents, kids = runs(app, "sphere")
     assert len(parents) == 1 and len(kids) == 6
 
-    multirun(app, "sphere.py", "hydra.sweeper.n_trials=6")  # the same command again: nothing to run
-    assert len(study(app, "sphere").get_trials()) == 6 and len(job_dirs(app)) == 6
-    parents, kids = runs(app, "sphere")
+
+
+def test_multi_objective_example_returns_a_tuple_and_writes_the_front(app):
+    multirun(app, "multi-objective.py", "hydra.sweeper.n_trials=5")
+    st = study(app, "multi-objective")
+    assert [d.name for d in st.directions] == ["MINIMIZE", "MINIMIZE"]
+    trials = st.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 5
+    for t in trials:  # Binh and Korn, returned as a tuple by the unchanged app
+        x, y = t.params["x"], t.params["y"]
+        assert t.values == [4 * x ** 2 + 4 * y ** 2, (x - 5) ** 2 + (y - 5) ** 2]
+    (res,) = results(app)
+    front = {(tuple(s["params"].items()), tuple(s["values"])) for s in res["solutions"]}
+    assert front == {(tuple(t.params.items()), tuple(t.values)) for t in st.best_trials}
+
+
+def test_custom_search_space_example_adds_define_by_run_params(app):
+    multirun(app, "custom-search-space-objective.py", "hydra.sweeper.n_trials=4")
+    trials = study(app, "custom-search-space").get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    for t in trials:  # configure(cfg, trial): z within max_z_difference_from_x of x, and a new key w
+        p = t.params
+        assert abs(p["z"] - p["x"]) <= 0.5 + 1e-9 and 0.0 <= p["+w"] <= 1.0
+        assert t.value == pytest.approx(p["+w"] ** 2 + p["x"] ** 2 + p["y"] ** 2 + p["z"] ** 2)
+    parents, kids = runs(app, "custom-search-space")
+    assert len(kids) == 4 and all({"x", "y", "z", "w"} <= set(k.data.params) for k in kids)
+    best = min(trials, key=lambda t: t.value)
+    assert parents[0].data.tags["best.w"] == str(best.params["+w"])  # `+w` is w in MLflow
+
+
+def test_a_config_group_swept_as_a_choice_hydra_config_and_one_crashing_job(app):
+    """`db=choice(mysql,postgresql)` on the command line selects config group options; each job sees
+    its own HydraConfig; the one job that raises fails alone and the sweep finishes."""
+    multirun(app, "groups/app.py", "db=choice(mysql,postgresql)", "crash_on=postgresql")
+    trials = study(app, "groups").get_trials()
+    assert len(trials) == 4  # the grid: db x x
+    assert {(t.params["db"], t.params["x"]) for t in trials} == {(d, x) for d in ("mysql", "postgresql") for x in (0, 1)}
+    for t in trials:
+        if (t.params["db"], t.params["x"]) == ("postgresql", 1):
+            assert t.state.name == "FAIL"
+            assert t.user_attrs["sweeper.error"] == "RuntimeError: postgresql cannot take x=1"
+        else:
+            assert t.state.name == "COMPLETE"
+            assert t.value == pytest.approx(t.params["x"] + {"mysql": 0.3306, "postgresql": 0.5432}[t.params["db"]])
+    seen = {}
+    for job in job_dirs(app):  # HydraConfig.get().runtime.output_dir is the job's own folder
+        db, x, num = (job / "seen.txt").read_text().split()
+        seen[int(num)] = (db, int(x))
+        assert job.name == num
+    assert seen == {t.number: (t.params["db"], t.params["x"]) for t in trials}
+    parents, kids = runs(app, "groups")
+    assert len(parents) == 1 and len(kids) == 4
+
+
+def test_early_stopping_through_sweeper_report_in_the_task(app):
+    multirun(app, "groups/app.py", "x=choice(0,1,2,3)", "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
+             "hydra.sweeper.n_trials=4", "hydra.sweeper.study_name=pruning", "hydra.sweeper.n_jobs=1",
+             "hydra.sweeper.metric=loss", "hydra.sweeper.early_stop={type: median, startup_trials: 1}")
+    trials = study(app, "pruning").get_trials()
+    states = [t.state.name for t in trials]
+    assert len(trials) == 4 and "PRUNED" in states and "FAIL" not in states
+    for t in trials:  # a pruned trial stopped at a report that was worse than the median
+        assert len(t.intermediate_values) == (3 if t.state.name == "COMPLETE" else min(3, len(t.intermediate_values)))
+
+
+def test_ctrl_c_of_the_multirun_then_the_same_command_runs_only_the_missing_trials(app):
+    gate = app / "gate"
+    gate.mkdir()
+    argv = [sys.executable, "groups/app.py", "--multirun", "x=choice(0,1,2,3)", "hydra.sweeper.study_name=cut"]
+    env = {**os.environ, "SWEEPER_REPORT": "0", "GATE": str(gate)}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.Popen(argv, cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:  # jobs 0 and 1 finish, 2 and 3 wait at the gate: then Ctrl-C
+        wait_for(lambda: (gate / "waiting-2").exists() and (gate / "waiting-3").exists(), "jobs 2 and 3 at the gate",
+                 proc=proc)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0, out
+    first = study(app, "cut").get_trials()
+    assert [t.state.name for t in first] == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]
+    (gate / "go").touch()
+
+    multirun(app, "groups/app.py", "x=choice(0,1,2,3)", "hydra.sweeper.study_name=cut", env={"GATE": str(gate)})
+    trials = study(app, "cut").get_trials()
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(trials) == 6 and sorted(t.params["x"] for t in complete) == [0, 1, 2, 3]
+    assert [t.number for t in complete][:2] == [0, 1]  # the finished ones did not run again
+    ran = [job.name for job in job_dirs(app)]
+    assert sorted(ran) == ["0", "1", "2", "3", "4", "5"]  # 2 and 3 cut, 4 and 5 their re-runs
+    parents, kids = runs(app, "cut")
     assert len(parents) == 1 and len(kids) == 6
+    assert math.isclose(min(t.value for t in complete), 0.3306)

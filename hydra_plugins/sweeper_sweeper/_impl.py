@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Any
 
+from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 
 _ABSENT = object()
 _BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+class SweepError(CompactHydraException):
+    """sweeper's error as Hydra shows it: its one line, no traceback (bad input, a failed sweep)."""
 
 
 class HydraJobs:
@@ -116,6 +121,15 @@ class SweeperSweeperImpl:
                             "(hydra.sweeper.n_jobs, hydra.sweeper.backend)")
 
     def sweep(self, arguments: list[str]) -> None:
+        from sweeper.errors import SpecError
+        from sweeper.errors import SweepError as Failed
+
+        try:
+            self._sweep(arguments)
+        except (SpecError, Failed) as e:
+            raise SweepError(f"error: {e}") from None
+
+    def _sweep(self, arguments: list[str]) -> None:
         from hydra.core.global_hydra import GlobalHydra
         from hydra.core.utils import JobRuntime
 

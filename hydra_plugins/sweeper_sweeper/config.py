@@ -30,22 +30,22 @@ class SweeperSweeperConf:
     n_trials: int = 20
     n_jobs: int = 2  # workers, each taking the next trial as soon as it is free (no batches)
     max_failure_rate: float = 0.0  # of n_trials: max_failures = floor(rate * n_trials)
-    params: dict[str, Any] | None = None
+    params: Any = None
     custom_search_space: str | None = None  # module.function(cfg, trial), define-by-run
 
     # --- sweeper's own (the sweep file's keys of the same names)
     metric: Any | None = None  # the objectives' names; null: objective (objective_0, ... for several)
-    early_stop: dict[str, Any] | None = None  # e.g. {type: hyperband, max_iter: 9}; the task calls sweeper.report
+    early_stop: Any = None  # e.g. {type: hyperband, max_iter: 9}; the task calls sweeper.report
     timeout: float | None = None  # seconds before a trial is killed
     retries: int = 0  # re-runs of a trial that crashed by itself
     max_failures: int | None = None  # wins over max_failure_rate
-    tracking: dict[str, Any] | None = None  # {uri, experiment}; null uri: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
-    backend: dict[str, Any] | None = None  # {type: local} or {type: ray, address: ...}
-    resources: dict[str, Any] | None = None  # {cpus, gpus} per trial
-    budget: dict[str, Any] | None = None
-    constraints: list[str] | None = None
-    seed_trials: list[Any] | None = None
-    warm_start: dict[str, Any] | None = None
+    tracking: Any = None  # {uri, experiment}; null uri: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
+    backend: Any = None  # {type: local} or {type: ray, address: ...}
+    resources: Any = None  # {cpus, gpus} per trial
+    budget: Any = None
+    constraints: Any = None
+    seed_trials: Any = None
+    warm_start: Any = None
 
 
 #: hydra-optuna-sweeper's sampler options with its defaults (None: Optuna's own default)
