@@ -119,20 +119,26 @@ def test_custom_search_space_example_adds_define_by_run_params(app):
     assert parents[0].data.tags["best.w"] == str(best.params["+w"])  # `+w` is w in MLflow
 
 
-def test_a_config_group_swept_as_a_choice_hydra_config_and_one_crashing_job(app):
+def test_a_config_group_swept_as_a_choice_hydra_config_a_crashing_job_and_pruning(app):
     """`db=choice(mysql,postgresql)` on the command line selects config group options; each job sees
-    its own HydraConfig; the one job that raises fails alone and the sweep finishes."""
-    multirun(app, "groups/app.py", "db=choice(mysql,postgresql)", "crash_on=postgresql")
+    its own HydraConfig; the job that raises fails alone; `sweeper.report` in the task lets the
+    median rule stop trials early (a seeded random sampler, one worker: the same trials every time)."""
+    multirun(app, "groups/app.py", "db=choice(mysql,postgresql)", "x=choice(0,1,2,3)", "crash_on=postgresql",
+             "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=2", "hydra.sweeper.n_trials=5",
+             "hydra.sweeper.n_jobs=1", "hydra.sweeper.metric=loss",
+             "hydra.sweeper.early_stop={type: median, startup_trials: 1}")
     trials = study(app, "groups").get_trials()
-    assert len(trials) == 4  # the grid: db x x
-    assert {(t.params["db"], t.params["x"]) for t in trials} == {(d, x) for d in ("mysql", "postgresql") for x in (0, 1)}
+    states = [t.state.name for t in trials]
+    assert len(trials) == 5 and "PRUNED" in states and {t.params["db"] for t in trials} == {"mysql", "postgresql"}
     for t in trials:
         if (t.params["db"], t.params["x"]) == ("postgresql", 1):
             assert t.state.name == "FAIL"
             assert t.user_attrs["sweeper.error"] == "RuntimeError: postgresql cannot take x=1"
-        else:
-            assert t.state.name == "COMPLETE"
+        elif t.state.name == "COMPLETE":
             assert t.value == pytest.approx(t.params["x"] + {"mysql": 0.3306, "postgresql": 0.5432}[t.params["db"]])
+            assert len(t.intermediate_values) == 3
+        else:  # stopped at a report worse than the median of the finished trials at that step
+            assert t.state.name == "PRUNED" and len(t.intermediate_values) < 3
     seen = {}
     for job in job_dirs(app):  # HydraConfig.get().runtime.output_dir is the job's own folder
         db, x, num = (job / "seen.txt").read_text().split()
@@ -140,18 +146,7 @@ def test_a_config_group_swept_as_a_choice_hydra_config_and_one_crashing_job(app)
         assert job.name == num
     assert seen == {t.number: (t.params["db"], t.params["x"]) for t in trials}
     parents, kids = runs(app, "groups")
-    assert len(parents) == 1 and len(kids) == 4
-
-
-def test_early_stopping_through_sweeper_report_in_the_task(app):
-    multirun(app, "groups/app.py", "x=choice(0,1,2,3)", "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
-             "hydra.sweeper.n_trials=4", "hydra.sweeper.study_name=pruning", "hydra.sweeper.n_jobs=1",
-             "hydra.sweeper.metric=loss", "hydra.sweeper.early_stop={type: median, startup_trials: 1}")
-    trials = study(app, "pruning").get_trials()
-    states = [t.state.name for t in trials]
-    assert len(trials) == 4 and "PRUNED" in states and "FAIL" not in states
-    for t in trials:  # a pruned trial stopped at a report that was worse than the median
-        assert len(t.intermediate_values) == (3 if t.state.name == "COMPLETE" else min(3, len(t.intermediate_values)))
+    assert len(parents) == 1 and len(kids) == 5
 
 
 def test_ctrl_c_of_the_multirun_then_the_same_command_runs_only_the_missing_trials(app):

@@ -66,7 +66,6 @@ SAMPLERS: dict[str, dict[str, Any]] = {
            "deterministic_objective": False, "warn_independent_sampling": True},
     "qmc": {"_target_": "optuna.samplers.QMCSampler", "seed": None, "qmc_type": "sobol", "scramble": False,
             "warn_asynchronous_seeding": True, "warn_independent_sampling": True},
-    "bruteforce": {"_target_": "optuna.samplers.BruteForceSampler", "seed": None},
     # removed in Optuna 4: kept so the config is refused with a line saying what to use
     "motpe": {"_target_": "optuna.samplers.MOTPESampler"},
 }

@@ -22,8 +22,7 @@ from .dialects import Dialect
 SOURCE = "hydra.sweeper"
 #: the sampler classes of hydra-optuna-sweeper's groups (and Optuna 5's others) → our search methods
 SAMPLERS = {"TPESampler": "tpe", "RandomSampler": "random", "CmaEsSampler": "cmaes", "GridSampler": "grid",
-            "NSGAIISampler": "nsgaii", "NSGAIIISampler": "nsgaiii", "QMCSampler": "qmc", "GPSampler": "gp",
-            "BruteForceSampler": "bruteforce"}
+            "NSGAIISampler": "nsgaii", "NSGAIIISampler": "nsgaiii", "QMCSampler": "qmc", "GPSampler": "gp"}
 #: the node's keys that are sweeper's own, passed through as the native keys of the same name
 OWN = ("early_stop", "tracking", "backend", "resources", "max_failures", "budget", "constraints", "seed_trials",
        "warm_start")
@@ -72,6 +71,9 @@ def _sampler(raw: Any) -> tuple[str, dict[str, Any], int | None]:
     if cls == "raise_motpe_removed" or cls == "MOTPESampler":
         raise SpecError(SOURCE, "sampler", "motpe was removed in Optuna 4: use hydra/sweeper/sampler=tpe (TPE handles "
                         "several objectives)")
+    if cls == "BruteForceSampler":  # it calls study.stop() once done, which ask-and-tell cannot take
+        raise SpecError(SOURCE, "sampler", "BruteForceSampler is not supported: use the grid sampler, which runs "
+                        "every point once")
     if cls not in SAMPLERS:
         raise SpecError(SOURCE, "sampler._target_", f"{target!r} is not a sampler sweeper runs (allowed: "
                         f"{', '.join('optuna.samplers.' + c for c in SAMPLERS)})")

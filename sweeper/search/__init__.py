@@ -45,7 +45,6 @@ METHODS: dict[str, Callable[[], Any]] = {
     "nsgaii": _optuna("NSGAIISampler"),
     "nsgaiii": _optuna("NSGAIIISampler"),
     "qmc": _optuna("QMCSampler"),
-    "bruteforce": _optuna("BruteForceSampler"),
 }
 #: methods whose sampler models one objective only
 SINGLE_OBJECTIVE = {"cmaes"}
