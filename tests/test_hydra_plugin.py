@@ -178,3 +178,33 @@ def test_ctrl_c_of_the_multirun_then_the_same_command_runs_only_the_missing_tria
     parents, kids = runs(app, "cut")
     assert len(parents) == 1 and len(kids) == 6
     assert math.isclose(min(t.value for t in complete), 0.3306)
+
+
+HYDRA_MAIN = '''
+import hydra
+from hydra.core.hydra_config import HydraConfig
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg):
+    out = HydraConfig.get().runtime.output_dir
+    assert cfg.out == out, (cfg.out, out)  # ${hydra:...} resolves to the same folder
+    assert out.endswith("/.sweeps/hmain/trials/" + str(HydraConfig.get().job.num)), out  # the trial's
+    return float(cfg.x)
+'''
+
+
+def test_sweep_launch_gives_a_hydra_main_function_trial_its_hydra_config(workdir):
+    """Issue 15 part 4: a `@hydra.main` app as `trial.function` may call HydraConfig.get() and use
+    `${hydra:runtime.output_dir}` (its output folder is the trial's)."""
+    from sweeper import api
+
+    (workdir / "conf").mkdir()
+    (workdir / "conf" / "config.yaml").write_text("x: 1\nout: ${hydra:runtime.output_dir}\n")
+    (workdir / "happ.py").write_text(HYDRA_MAIN)
+    spec = api.load({"name": "hmain", "objective": {"metric": "loss"}, "params": {"x": "interval(0.0, 1.0)"},
+                     "trial": {"function": "happ:main", "config": "conf/config.yaml"}, "n_trials": 1, "workers": 1},
+                    workdir=str(workdir))
+    api.run(spec)
+    (t,) = api.open_study("hmain").get_trials()
+    assert t.state.name == "COMPLETE", t.user_attrs

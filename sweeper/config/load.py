@@ -344,6 +344,12 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
 
     if trial.config is not None and not os.path.isfile(os.path.join(base_dir, trial.config)):
         raise SpecError(src, "trial.config", f"no such file: {trial.config!r} (relative to {base_dir or '.'})")
+    if trial.config is not None:
+        from ..runtime.trial_config import check_config
+
+        problem = check_config(params, os.path.join(base_dir, trial.config))
+        if problem:
+            raise SpecError(src, "trial.config", problem)
 
     search_d = _section(data, "search", src)
     method = schema.key("search.method").check(src, search_d.pop("method", GROUP_DEFAULTS["search"]))

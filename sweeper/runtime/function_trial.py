@@ -16,7 +16,7 @@ from .. import reporting
 from ..messages import COMPLETE, FAIL, PRUNED, Task, TrialOutcome
 from .link import Link
 from .logs import Redirect
-from .trial_config import compose_config
+from .trial_config import compose_config, hydra_config, needs_hydra_config
 
 
 def resolve_function(target: str) -> Any:
@@ -103,7 +103,11 @@ def _call(task: Task) -> tuple[Any, str]:
     assert task.function is not None
     cfg = compose_config(task.params, task.config_path)
     config_yaml = OmegaConf.to_yaml(cfg)
-    return resolve_function(task.function)(cfg), config_yaml
+    function = resolve_function(task.function)
+    if needs_hydra_config(function, config_yaml):  # a @hydra.main app: HydraConfig as its job would see it
+        with hydra_config(task.function.partition(":")[0].rsplit(".", 1)[-1], task.number, task.out_dir):
+            return function(cfg), config_yaml
+    return function(cfg), config_yaml
 
 
 def run_function(link: Link, task: Task) -> TrialOutcome:
