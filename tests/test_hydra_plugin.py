@@ -20,7 +20,7 @@ import mlflow
 import optuna
 import pytest
 import yaml
-from helpers import TESTS, wait_for
+from helpers import TESTS, run_cli, wait_for
 
 APPS = TESTS / "hydra_apps"
 
@@ -88,6 +88,21 @@ def test_sphere_runs_as_hydra_jobs_and_writes_optimization_results(app):
     assert res["best_value"] == best.value and res["best_params"] == best.params
     parents, kids = runs(app, "sphere")
     assert len(parents) == 1 and len(kids) == 6
+    # its jobs need the app: `sweep resume` says to rerun the app's command instead
+    refused = run_cli(["resume", "sphere"], app)
+    assert refused.returncode == 2 and "running the app's --multirun command again" in refused.stderr
+
+
+@pytest.mark.parametrize("override, says", [
+    ("hydra.sweeper.direction=sideways", "error: hydra.sweeper: direction: 'sideways' is not allowed"),
+    ("hydra.sweeper.custom_search_space=nosuch.configure",
+     "error: hydra.sweeper: custom_search_space: cannot import module 'nosuch'"),
+    ("x=interval(1,0)", "error: hydra.sweeper: params.x: interval low 1.0 must be below high 0.0"),
+])
+def test_bad_input_is_one_line_naming_the_key_and_creates_nothing(app, override, says):
+    p = multirun(app, "sphere.py", override, check=False)
+    assert p.returncode == 1 and says in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert not {".sweeps", "mlflow.db", "multirun"} & {q.name for q in app.iterdir()}
 
 
 

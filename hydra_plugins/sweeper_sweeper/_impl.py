@@ -126,7 +126,12 @@ class SweeperSweeperImpl:
 
         try:
             self._sweep(arguments)
-        except (SpecError, Failed) as e:
+        except SpecError as e:
+            from sweeper.config.hydra_plugin import node_error
+            from sweeper.config.load import IN_MEMORY
+
+            raise SweepError(f"error: {node_error(e) if e.source == IN_MEMORY else e}") from None
+        except Failed as e:
             raise SweepError(f"error: {e}") from None
 
     def _sweep(self, arguments: list[str]) -> None:
@@ -157,7 +162,6 @@ class SweeperSweeperImpl:
             log.info(f"storage: null: the sweep is kept in {spec.storage} (a rerun continues it)")
         log.info(f"Sweep {spec.name!r}: {spec.n_trials} trials, {spec.workers} workers, search {spec.search.method}, "
                  f"directions {spec.directions}")
-        os.makedirs(jobs.sweep_dir, exist_ok=True)
         api.run(spec, resume=True, progress=Progress(spec.metrics[0]), echo=log.info, jobs=jobs)  # type: ignore[arg-type]
         self._write_results(spec, jobs.sweep_dir)
 
@@ -181,4 +185,5 @@ class SweeperSweeperImpl:
             results = {"name": "sweeper", "best_params": best.params, "best_value": best.value}
             log.info(f"Best parameters: {best.params}")
             log.info(f"Best value: {best.value}")
+        os.makedirs(sweep_dir, exist_ok=True)
         OmegaConf.save(OmegaConf.create(results), os.path.join(sweep_dir, "optimization_results.yaml"))

@@ -31,6 +31,21 @@ KEYS = ("sampler", "direction", "storage", "study_name", "n_trials", "n_jobs", "
         "custom_search_space", "metric", "timeout", "retries", *OWN)
 
 
+#: a native key → the node's key it came from (an error names what the user wrote)
+NODE_KEY = {"name": "study_name", "workers": "n_jobs", "search": "sampler", "search.method": "sampler",
+            "search.configure": "custom_search_space", "seed": "sampler.seed", "trial.timeout": "timeout",
+            "trial.retries": "retries", "objective": "direction", "objective.goal": "direction",
+            "objective.metric": "metric"}
+
+
+def node_error(e: SpecError) -> SpecError:
+    """A loader's error about the translated sweep, said in the node's words."""
+    key = NODE_KEY.get(e.key, e.key)
+    if key.startswith("search."):
+        key = "sampler." + key[len("search."):]
+    return SpecError(SOURCE, key, e.message)
+
+
 @dataclass
 class Translated:
     """The native config, and the overrides that are not params (`~key` deletes) for every job."""
