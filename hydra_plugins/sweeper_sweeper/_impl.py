@@ -121,7 +121,7 @@ class SweeperSweeperImpl:
                             "(hydra.sweeper.n_jobs, hydra.sweeper.backend)")
 
     def sweep(self, arguments: list[str]) -> None:
-        from sweeper.errors import SpecError
+        from sweeper.errors import Interrupted, SpecError
         from sweeper.errors import SweepError as Failed
 
         try:
@@ -131,6 +131,8 @@ class SweeperSweeperImpl:
             from sweeper.config.load import IN_MEMORY
 
             raise SweepError(f"error: {node_error(e) if e.source == IN_MEMORY else e}") from None
+        except Interrupted:
+            raise SweepError("interrupted: continue the sweep by running the same command again") from None
         except Failed as e:
             raise SweepError(f"error: {e}") from None
 

@@ -86,3 +86,21 @@ def test_a_bad_node_is_one_line_naming_the_key(node, key, says):
     with pytest.raises(SpecError) as e:
         translate({"sampler": TPE, "params": {"x": "interval(0.0, 1.0)"}, **node}, [], APP)
     assert f"hydra.sweeper: {key}:" in str(e.value) and says in str(e.value)
+
+
+@pytest.mark.parametrize("launcher, backend, says", [
+    ("hydra._internal.core_plugins.basic_launcher.BasicLauncher", None, None),
+    ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", None, "sweeper's own workers run the jobs"),
+    ("hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher", {"type": "ray"}, "sweeper's Ray backend"),
+])
+def test_hydras_launcher_is_not_used_and_a_user_who_set_one_is_told(caplog, launcher, backend, says):
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.sweeper_sweeper._impl import SweeperSweeperImpl
+
+    impl = SweeperSweeperImpl({})
+    impl.config = OmegaConf.create({"hydra": {"launcher": {"_target_": launcher}}})
+    native: dict = {}
+    impl._launcher_note(native)
+    assert native.get("backend") == backend
+    assert (says in caplog.text) if says else not caplog.text
