@@ -137,6 +137,7 @@ class SweeperSweeperImpl:
             raise SweepError(f"error: {e}") from None
 
     def _sweep(self, arguments: list[str]) -> None:
+        from hydra.core.config_store import ConfigStore
         from hydra.core.global_hydra import GlobalHydra
         from hydra.core.utils import JobRuntime
 
@@ -153,13 +154,18 @@ class SweeperSweeperImpl:
         translated = translate(self._node(), list(arguments), app)
         jobs.job_overrides = translated.job_overrides
         self._launcher_note(translated.native)
-        # the loader composes with Hydra's compose API, global state: the app's comes back after it
+        # the loader composes with Hydra's compose API, global state: the app's comes back after it,
+        # and the config groups it registers (search, early_stop, backend) leave the app's ConfigStore
         saved, job_name = GlobalHydra.instance().hydra, JobRuntime.instance().get("name")
+        store = ConfigStore.instance().repo
+        before = set(store)
         try:
             spec = api.load(translated.native, workdir=os.getcwd())
         finally:
             GlobalHydra.instance().hydra = saved
             JobRuntime.instance().set("name", job_name)
+            for added in set(store) - before:
+                del store[added]
         if translated.native.get("storage") is None:
             log.info(f"storage: null: the sweep is kept in {spec.storage} (a rerun continues it)")
         log.info(f"Sweep {spec.name!r}: {spec.n_trials} trials, {spec.workers} workers, search {spec.search.method}, "
