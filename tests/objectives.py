@@ -239,3 +239,8 @@ def binh_korn(cfg):
     """Binh and Korn's two-objective problem: a known convex front, for x in [0, 5], y in [0, 3]."""
     x, y = float(cfg.x), float(cfg.y)
     return {"f1": 4 * x * x + 4 * y * y, "f2": (x - 5) ** 2 + (y - 5) ** 2}
+
+
+def xzw(cfg):
+    """The config the trial got: its x, its define-by-run z and w, and a loss over them."""
+    return {"loss": cfg.x ** 2 + cfg.z ** 2 + cfg.w ** 2, "zmax": cfg.zmax}

@@ -36,7 +36,8 @@ def metric(key: str, value: float, ts: int, step: int) -> Any:
 def param_list(params: dict[str, Any]) -> list[Any]:
     from mlflow.entities import Param
 
-    return [Param(k, mask(str(v))[:PARAM_MAX]) for k, v in params.items()]
+    # MLflow refuses `+` in a name; Hydra's `+w` (a define-by-run param adding key w) is param w
+    return [Param(k.lstrip("+"), mask(str(v))[:PARAM_MAX]) for k, v in params.items()]
 
 
 def tag_list(tags: dict[str, Any]) -> list[Any]:

@@ -137,7 +137,7 @@ class MlflowTracker(Tracker):
             return
         tags = None
         if b.improved:
-            tags = {f"best.{k}": str(v) for k, v in b.params.items()}
+            tags = {f"best.{k.lstrip('+')}": str(v) for k, v in b.params.items()}  # MLflow refuses `+`
             tags["best.trial"] = str(b.number)
             tags[f"best.{self.spec.metrics[0]}"] = repr(b.values[0])
         value = trial.values[0] if trial.values else None
