@@ -57,10 +57,9 @@ def _best_numbers(study: optuna.Study) -> set[int]:
     if len(study.directions) == 1:
         b = studies.best_trial(study)
         return set() if b is None else {b.number}
-    try:
-        return {t.number for t in study.best_trials}
-    except ValueError:
-        return set()
+    # the sweep's own feasible front, as `sweep best` prints it (not Optuna's, which counts imported
+    # and infeasible trials)
+    return {t.number for t in studies.front(study)}
 
 
 def status(name: str, storage: str | None = None) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def _dominated(t, others) -> bool:
 def test_two_objectives_with_a_constraint_give_the_feasible_front(workdir, method):
     name = f"mo-{method}"
     write(workdir / "sweep.yaml", SWEEP.replace("NAME", name).replace("METHOD", method))
-    run_cli(["launch", "sweep.yaml"], workdir, check=True)
+    launched = run_cli(["launch", "sweep.yaml"], workdir, check=True).stdout
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"] and study.metric_names == ["f1", "f2"]
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
@@ -64,8 +64,14 @@ def test_two_objectives_with_a_constraint_give_the_feasible_front(workdir, metho
     parent = [r for r in client.search_runs([client.get_experiment_by_name(name).experiment_id])
               if "mlflow.parentRunId" not in r.data.tags][0]
     assert parent.data.tags["sweep.front"] == ",".join(str(n) for n in sorted(want))
+    assert {n for n, k in kids.items() if k.data.tags.get("trial.front") == "true"} == want  # each member's run
     text = run_cli(["best", name], workdir, check=True).stdout
     assert text.startswith(f"Pareto front of {name}: {len(want)} trials")
+    # `sweep status` marks the same trials; the plain progress lines counted the front as it grew
+    last = [ln for ln in launched.splitlines() if "| done 24/24" in ln][0]
+    assert f", front {len(want)}" in last, last
+    status = json.loads(run_cli(["status", name, "--json"], workdir, check=True).stdout)
+    assert {t["number"] for t in status["trials"] if t["best"]} == want
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -26,6 +26,7 @@ from ..state import attrs, coordination, faults
 from ..state.store import counts, is_feasible, is_imported
 from ..tracking.base import Tracker
 from .budget import Budget
+from .front import FrontTracker
 from .retries import RetryQueue
 from .tasks import Jobs, TaskBuilder
 
@@ -57,6 +58,9 @@ class ProgressView(Protocol):
     def slots(self, available: int, asked: int) -> None:
         """How many trials the backend runs at once (`available`) against the `workers` asked."""
 
+    def front(self, size: int) -> None:
+        """Several objectives: how many trials are on the Pareto front so far."""
+
     def tick(self, running: int) -> None: ...
 
     def closing(self, what: str) -> None:
@@ -87,6 +91,9 @@ class Silent:
         pass
 
     def slots(self, available: int, asked: int) -> None:
+        pass
+
+    def front(self, size: int) -> None:
         pass
 
     def closing(self, what: str) -> None:
@@ -152,6 +159,7 @@ class Driver:
         self.finished = self.failed = self.complete = self.pruned = 0
         self.best_values: list[float] | None = None
         self.best_number: int | None = None
+        self.front = FrontTracker(spec.objectives) if len(spec.objectives) > 1 else None
         self.budget: Budget | None = None
         if spec.budget.any():
             self.budget = Budget(spec.budget, self.objective, study, lease.id if lease is not None else uuid.uuid4().hex[:12])
@@ -169,6 +177,8 @@ class Driver:
             if t.state == TrialState.COMPLETE and t.values is not None and feasible and (
                     self.best_values is None or self.objective.better(t.values[0], self.best_values[0])):
                 self.best_values, self.best_number = list(t.values), t.number
+            if self.front is not None and t.state == TrialState.COMPLETE and t.values is not None and feasible:
+                self.front.add(t.values)
 
     @property
     def best_value(self) -> float | None:
@@ -257,6 +267,8 @@ class Driver:
         too_many_failures = False
         self.progress.start(target, self.finished, self.failed, self.best_value, self.best_number)
         self.progress.slots(self.backend.n, self.spec.workers or self.backend.n)
+        if self.front is not None:
+            self.progress.front(self.front.size)
         self.tracker.prepare()
         if self.budget is not None:  # the clock of budget.time starts with the first trial
             self.budget.start(self.best_value)
@@ -472,6 +484,8 @@ class Driver:
             tags["trial.feasible"] = "false"
         if improved:
             self.best_values, self.best_number = values, r.number
+        if self.front is not None and feasible:
+            self.progress.front(self.front.add(values))
         if self.best_values is None or self.best_number is None:  # no feasible trial yet
             self._finished(r, COMPLETE, "FINISHED", metrics, tags, None, values)
             self.progress.trial_finished(r.number, COMPLETE, values[0], self.best_value, self.best_number)

@@ -86,6 +86,7 @@ class Progress:
         self.best_number: int | None = None
         self.best_params: dict[str, Any] | None = None
         self.best_params_number: int | None = None  # whose params best_params are
+        self.front_size: int | None = None  # several objectives: trials on the Pareto front
         self.any_started = False  # a trial was started in this run
         self.running: dict[int, _Trial] = {}  # started and not finished, by trial number
         self.ended: set[int] = set()  # finished in this run: a second report of one is ignored
@@ -211,6 +212,12 @@ class Progress:
             self.available, self.asked = available, asked
         self.changed()
 
+    def front(self, size: int) -> None:
+        """Optional, several objectives: the Pareto front's size, beside the first objective's best."""
+        with self.lock:
+            self.front_size = size
+        self.changed()
+
     def stop(self) -> None:
         with self.lock:
             if self.t_end is None:
@@ -230,6 +237,7 @@ class Progress:
             summary = (f" | done {self.finished}{of}, running {self.n_running}, failed {self.failed}"
                        f", best {self.metric}={_fmt(self.best)}"
                        + (f" (trial {self.best_number})" if self.best_number is not None else "")
+                       + (f", front {self.front_size}" if self.front_size is not None else "")
                        + "".join(f", {k} {v}" for k, v in self.spent.items()))
         self.line(f"[{self.name}] trial {number} {state} {detail}".rstrip() + summary)
 
@@ -379,7 +387,10 @@ class LiveProgress(Progress):
         t.append(f"{_fmt(self.best):<12}", style="bold green")
         if self.best_number is not None:
             t.append(f" trial {self.best_number}")
-            if self.best_params is not None and self.best_params_number == self.best_number:
+            if self.front_size is not None:
+                t.append(f"  Pareto front {self.front_size} trial{'s' if self.front_size != 1 else ''}",
+                         style="bold")
+            elif self.best_params is not None and self.best_params_number == self.best_number:
                 t.append("  " + _params(self.best_params))
         return t
 

@@ -144,6 +144,20 @@ class RunLayout:
         if run_id is not None:
             self.client.set_tag(run_id, "trial.best", "true")
 
+    def mark_front(self, numbers: list[int]) -> None:
+        """`trial.front=true` on the runs of the Pareto front's trials only: a resume's front may
+        have dropped trials an earlier launch tagged."""
+        tagged = self.client.search_runs([self.experiment_id], max_results=10000, filter_string=(
+            f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.`trial.front` = 'true'"))
+        wanted = set(numbers)
+        for r in tagged:
+            if int(r.data.tags.get("trial.number", -1)) not in wanted:
+                self.client.delete_tag(r.info.run_id, "trial.front")
+        for n in sorted(wanted):
+            run_id = self.runs.get(n) or self.find_trial_run(n)
+            if run_id is not None:
+                self.client.set_tag(run_id, "trial.front", "true")
+
     def sweep_tags(self, tags: dict[str, str]) -> None:
         self.client.log_batch(self.parent_id, tags=tag_list(tags))
 

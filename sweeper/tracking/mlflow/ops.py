@@ -29,6 +29,13 @@ class TrialStarted:
 
 
 @dataclass
+class FrontMarked:
+    """Several objectives: these trials are the Pareto front (`trial.front=true` on their runs only)."""
+
+    numbers: list[int]
+
+
+@dataclass
 class OpenRun:
     """Create trial `number`'s run now, ahead of the queued writes (the writer's priority channel):
     the trial's worker gets its id before the trial's code starts."""

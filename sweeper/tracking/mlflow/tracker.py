@@ -21,6 +21,7 @@ from ..base import Memo, Tracker
 from .lookup import UI_PORT, run_url, sweep_command, tracking_uri, ui_hint
 from .ops import (
     BestSoFar,
+    FrontMarked,
     OpenRun,
     RunOpened,
     SweepEnded,
@@ -161,6 +162,8 @@ class MlflowTracker(Tracker):
         self._save_parent()
         if tags:
             self._q.put(SweepTags(tags))
+        if "sweep.front" in tags:  # several objectives: each front member's run says so
+            self._q.put(FrontMarked([int(n) for n in tags["sweep.front"].split(",") if n]))
         self._close(state, {k.removeprefix("sweep."): int(v) for k, v in tags.items() if v.isdigit()})
 
     @property

@@ -27,6 +27,7 @@ from .layout import RunLayout, metric, param_list, params_yaml
 from .lookup import unreachable
 from .ops import (
     BestSoFar,
+    FrontMarked,
     Op,
     OpenRun,
     RunOpened,
@@ -275,6 +276,8 @@ class Writer:
                                   params, op.tags, op.out_dir, op.ts)
         elif isinstance(op, Sync):
             sync(layout, op.records)
+        elif isinstance(op, FrontMarked):
+            layout.mark_front(op.numbers)
         else:
             raise TypeError(f"unknown MLflow operation {op!r}")
 
