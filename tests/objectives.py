@@ -244,3 +244,12 @@ def binh_korn(cfg):
 def xzw(cfg):
     """The config the trial got: its x, its define-by-run z and w, and a loss over them."""
     return {"loss": cfg.x ** 2 + cfg.z ** 2 + cfg.w ** 2, "zmax": cfg.zmax}
+
+
+def conditional(cfg):
+    """Asserts it got only the params its conditions allow (as a YAML sweep declares them)."""
+    assert ("momentum" in cfg) == (cfg.optimizer == "sgd"), dict(cfg)
+    assert ("beta2" in cfg) == (cfg.optimizer == "adam"), dict(cfg)
+    assert ("depth" in cfg.net) == (cfg.arch == "resnet") and ("patch" in cfg.net) == (cfg.arch == "vit"), dict(cfg)
+    loss = float(cfg.get("momentum", 0.0)) + float(cfg.get("beta2", 0.0)) + float(cfg.net.get("depth", 0)) / 100
+    return {"loss": loss}

@@ -3,13 +3,18 @@
 The grammar is Hydra's own override grammar, parsed by Hydra's `OverridesParser`, so a Hydra
 user's `choice(...)`, `range(...)`, `interval(...)`, `int(...)` and `tag(log, ...)` mean exactly
 what they mean in `hydra -m`. The W&B mapping form is accepted too, so W&B sweeps port over.
+
+A parameter may be conditional: `{when: "optimizer=sgd", sweep: "interval(0.5, 0.99)"}` exists
+only in trials where `optimizer` took `sgd` (`when` is a Hydra override, `key=a,b` for several
+values, or a list of them, all of which must hold). It is drawn define-by-run after the params it
+depends on, so a sampler never models a parameter a trial did not have.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import SpecError
@@ -21,8 +26,24 @@ _PRIMITIVE = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
+class Condition:
+    """`key=a,b`: the parameter exists only when parameter `key` took one of `values`."""
+
+    key: str
+    values: tuple[Any, ...]
+    text: str
+
+    def holds(self, params: dict[str, Any]) -> bool:
+        if self.key not in params:  # the parameter it depends on is absent itself
+            return False
+        v = params[self.key]
+        return any(v == c and isinstance(v, bool) == isinstance(c, bool) for c in self.values)
+
+
+@dataclass(frozen=True)
 class Param:
-    """One parameter: `fixed` (a constant in every trial), `categorical`, `float` or `int`."""
+    """One parameter: `fixed` (a constant in every trial), `categorical`, `float` or `int`; with
+    `when`, only in trials where every condition holds."""
 
     name: str
     kind: str
@@ -33,10 +54,19 @@ class Param:
     step: float | None = None
     log: bool = False
     expr: str = ""
+    when: tuple[Condition, ...] = ()
 
     @property
     def is_fixed(self) -> bool:
         return self.kind == "fixed"
+
+    @property
+    def is_conditional(self) -> bool:
+        return bool(self.when)
+
+    def active(self, params: dict[str, Any]) -> bool:
+        """Whether a trial with these params (so far) has this one."""
+        return all(c.holds(params) for c in self.when)
 
     def distribution(self) -> Any:
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -99,7 +129,60 @@ def parse_params(raw: Any, source: str) -> dict[str, Param]:
         params[name] = parse_param(name, v, source)
     if all(p.is_fixed for p in params.values()):
         raise SpecError(source, "params", "every parameter is fixed: give at least one to search (choice, range, interval)")
+    _check_conditions(params, source)
     return params
+
+
+def conditional_order(params: dict[str, Param]) -> list[Param]:
+    """The conditional params, each after those its conditions name (checked acyclic at load)."""
+    done: set[str] = set()
+    out: list[Param] = []
+
+    def visit(p: Param) -> None:
+        if p.name in done:
+            return
+        done.add(p.name)
+        for c in p.when:
+            dep = params[c.key]
+            if dep.is_conditional:
+                visit(dep)
+        out.append(p)
+
+    for p in params.values():
+        if p.is_conditional:
+            visit(p)
+    return out
+
+
+def _check_conditions(params: dict[str, Param], source: str) -> None:
+    for p in params.values():
+        for c in p.when:
+            key = f"params.{p.name}.when"
+            dep = params.get(c.key)
+            if dep is None or c.key == p.name:
+                others = ", ".join(n for n in params if n != p.name)
+                raise SpecError(source, key, f"{c.text!r} names {c.key!r}, which is not another parameter "
+                                f"(parameters: {others})")
+            bad = [v for v in c.values if not (dep.admits(v) if not dep.is_fixed else v == dep.value)]
+            if bad:
+                takes = f"is fixed to {dep.value!r}" if dep.is_fixed else f"takes {dep.describe()}"
+                raise SpecError(source, key, f"{c.text!r}: {c.key} never takes {bad[0]!r} ({c.key} {takes})")
+    # no cycles: a parameter cannot exist only when it (through others) exists
+    state: dict[str, int] = {}
+
+    def walk(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            loop = " -> ".join([*path[path.index(name):], name])
+            raise SpecError(source, f"params.{name}.when", f"conditions go round in a circle: {loop}")
+        state[name] = 1
+        for c in params[name].when:
+            walk(c.key, [*path, name])
+        state[name] = 2
+
+    for name in params:
+        walk(name, [])
 
 
 _KEY = re.compile(r"^[A-Za-z_][\w\-]*(?:[./][A-Za-z0-9_][\w\-]*)*$")
@@ -121,11 +204,52 @@ def _param_name(name: str, source: str) -> str:
 
 def parse_param(name: str, raw: Any, source: str) -> Param:
     key = f"params.{name}"
+    if isinstance(raw, dict) and "when" in raw:
+        return _conditional(name, raw, key, source)
     if isinstance(raw, str) and _SWEEP_CALL.match(raw):
         return _from_expression(name, raw, key, source)
     if isinstance(raw, dict) and raw and set(raw) <= _WANDB_KEYS:
         return _from_wandb(name, raw, key, source)
     return Param(name, "fixed", value=raw, expr=repr(raw))
+
+
+def _conditional(name: str, raw: dict, key: str, source: str) -> Param:
+    extra = sorted(set(raw) - {"when", "sweep"})
+    if extra or "sweep" not in raw:
+        what = f"unknown key {extra[0]!r}" if extra else "missing `sweep`"
+        raise SpecError(source, key, f"{what}: a conditional parameter is {{when: \"other=value\", sweep: "
+                        "EXPRESSION}, e.g. {when: \"optimizer=sgd\", sweep: \"interval(0.5, 0.99)\"}")
+    inner = raw["sweep"]
+    if isinstance(inner, dict) and "when" in inner:
+        raise SpecError(source, f"{key}.sweep", "one `when` per parameter: give a list of conditions instead")
+    texts = raw["when"] if isinstance(raw["when"], list) else [raw["when"]]
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise SpecError(source, f"{key}.when", f"a condition is a string like \"optimizer=sgd\" (or a list of them), "
+                        f"got {raw['when']!r}")
+    return replace(parse_param(name, inner, source), when=tuple(_condition(t, f"{key}.when", source) for t in texts))
+
+
+def _condition(text: str, key: str, source: str) -> Condition:
+    """`other=a` or `other=a,b`, read by Hydra's override parser (as `hydra -m` reads it)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    form = f"{text!r}: a condition is other=value or other=a,b (values of another parameter)"
+    try:
+        override = OverridesParser.create().parse_override(text.strip())
+    except Exception:
+        raise SpecError(source, key, form) from None
+    value = override.value()
+    other = override.key_or_group.lstrip("+")
+    if override.package or override.is_delete() or other != override.key_or_group:
+        raise SpecError(source, key, form)
+    if isinstance(value, ChoiceSweep) and not value.tags and not getattr(value, "shuffle", False):
+        values = tuple(value.list)
+    elif isinstance(value, _PRIMITIVE):
+        values = (value,)
+    else:
+        raise SpecError(source, key, form)
+    return Condition(_param_name(other, source), values, text.strip())
 
 
 def _from_expression(name: str, expr: str, key: str, source: str) -> Param:

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from ..backends.base import Backend
 from ..config.spec import SweepSpec
 from ..messages import COMPLETE, FAIL, PRUNED, Best, Died, Done, Opened, Reported, TrialFinished, TrialOutcome
+from ..search import conditional, grid
 from ..search import configure as configure_hook
-from ..search import grid
 from ..state import attrs, coordination, faults
 from ..state.store import counts, is_feasible, is_imported
 from ..tracking.base import Tracker
@@ -142,8 +142,10 @@ class Driver:
         checkpoint_root = backend.checkpoint_root or os.path.join(spec.sweep_dir, "checkpoints")
         # a trial waits for the driver's word at each report where something may stop it there
         self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None or spec.budget.any(), jobs=jobs)
-        self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed}
-        self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed}
+        # what every trial has; conditional params are drawn after `ask` (search/conditional.py)
+        self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed and not p.is_conditional}
+        self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed and not p.is_conditional}
+        self.conditional = any(p.is_conditional for p in spec.params.values())
         self.objective = spec.objectives[0]  # what reports and the pruner judge
         #: search.configure: more params suggested define-by-run after the declared ones, given the
         #: trials' base config (a front door's own `jobs`, else ours; made once, when first needed)
@@ -199,7 +201,7 @@ class Driver:
         """A trial cut off inside `ask` has only some of its params: choose the rest now (its grid
         point, or a random draw), so its retry runs the very params the study records for it."""
         missing = [n for n in self.dists if n not in t.params]
-        if not missing:
+        if not missing and not (self.conditional and conditional.missing(self.spec.params, t.params)):
             return
         from optuna.samplers import RandomSampler
 
@@ -213,12 +215,20 @@ class Driver:
             self.storage.set_trial_user_attr(trial_id, attrs.NO_RETRY, True)
             return
         rand = RandomSampler()
-        for name in missing:
-            dist = self.dists[name]
+        known = dict(t.params)
+
+        def choose(name: str, dist: Any) -> None:
             value = point[name] if point and name in point else fixed.get(name)
             if value is None:
                 value = rand.sample_independent(self.study, t, name, dist)
             self.storage.set_trial_param(trial_id, name, dist.to_internal_repr(value), dist)
+            known[name] = value
+
+        for name in missing:
+            choose(name, self.dists[name])
+        # then its active conditional params, one at a time: each value may switch on the next
+        while self.conditional and (todo := conditional.missing(self.spec.params, known)):
+            choose(todo[0].name, todo[0].distribution())
 
     def _requeue_orphans(self) -> None:
         now = self.clock()
@@ -319,6 +329,7 @@ class Driver:
             self.study.enqueue_trial({k: v for k, v in retry.params.items() if k not in self.fixed},
                                      user_attrs=RetryQueue.user_attrs(retry))
         trial = self.study.ask(self.dists)
+        active_fixed = conditional.draw(trial, self.spec.params) if self.conditional else {}
         if self.configure is not None and not self._configured(trial):
             return None
         number = trial.number
@@ -335,8 +346,8 @@ class Driver:
             trial.set_user_attr(attrs.ERROR, "not run: another agent took the last trial of the budget")
             self.study.tell(trial, state=TrialState.FAIL)
             return False
-        params = {**trial.params, **self.fixed}
-        ordered = {k: params[k] for k in self.spec.params}
+        params = {**trial.params, **self.fixed, **active_fixed}
+        ordered = {k: params[k] for k in self.spec.params if k in params}  # a conditional one may be absent
         ordered.update({k: v for k, v in trial.params.items() if k not in ordered})  # define-by-run ones
         info = self.backend.slot_info(slot)
         tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}

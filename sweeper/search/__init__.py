@@ -15,10 +15,10 @@ from typing import Any
 from ..config.spec import SweepSpec
 from ..errors import SpecError
 from .grid import grid_size as _size
-from .grid import grid_space
+from .grid import grid_space, valid_points
 
 # options our spec sets itself and the user must not pass again
-_RESERVED = {"seed", "search_space", "space", "storage"}
+_RESERVED = {"seed", "search_space", "space", "storage", "valid"}
 
 
 def _optuna(name: str) -> Callable[[], Any]:
@@ -54,7 +54,7 @@ _NEEDS = {"gp": ("torch", "method 'gp' needs PyTorch: pip install torch (or use 
 
 
 def grid_size(spec: SweepSpec) -> int:
-    return _size(grid_space(spec.params, spec.source))
+    return _size(grid_space(spec.params, spec.source), valid_points(spec.params))
 
 
 def check(spec: SweepSpec) -> None:
@@ -114,6 +114,7 @@ def make_sampler(spec: SweepSpec, resumed_trials: int = 0, storage: Any = None) 
     if spec.search.method == "grid":
         kwargs["space"] = grid_space(spec.params, spec.source)
         kwargs["storage"] = storage
+        kwargs["valid"] = valid_points(spec.params)
     if spec.search.method == "cmaes":  # `advice` says it once at launch; Optuna would say it every trial
         kwargs.setdefault("warn_independent_sampling", False)
     try:

@@ -13,17 +13,24 @@ since Optuna hands a sampler a `Study` whose storage is private. Unlike Optuna's
 numbered below the grid's size takes the point of its number only while that point is unvisited
 (so two agents do not share it), an exhausted grid hands out points again without a warning (the
 driver never asks beyond `n_trials`), and NaN grid values are not supported.
+
+Conditional parameters: each takes one more grid value, `ABSENT`, and only the points where it is
+`ABSENT` exactly when its conditions fail are kept, so the grid enumerates valid combinations only
+(`optimizer=adam` is not repeated once per `momentum` it does not have).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config.space import Param
+from ..config.space import Param, conditional_order
 from ..errors import SpecError
+
+ABSENT = "<absent>"  # a conditional parameter's grid value in the points where its conditions fail
+Valid = Callable[[dict[str, Any]], bool]
 
 GRID_ID = "grid_id"  # trial system attr: the index of the trial's point in `GridPoints.points`
 SEARCH_SPACE = "search_space"  # trial system attr: the grid the id indexes
@@ -39,23 +46,51 @@ def grid_space(params: dict[str, Param], source: str) -> dict[str, list[Any]]:
         if values is None:
             raise SpecError(source, f"params.{p.name}", f"grid search cannot enumerate the continuous {p.expr!r}: "
                             "use choice(...), range(start, stop, step=...) or another search method")
-        space[p.name] = values
+        space[p.name] = [*values, ABSENT] if p.is_conditional else values
     return space
 
 
-def grid_size(space: dict[str, list[Any]]) -> int:
-    return math.prod(len(v) for v in space.values())
+def valid_points(params: dict[str, Param]) -> Valid | None:
+    """Whether a grid point is a combination a trial can have (None: every point is)."""
+    order = conditional_order(params)
+    if not order:
+        return None
+    fixed = {n: p.value for n, p in params.items() if p.is_fixed and not p.is_conditional}
+
+    def valid(point: dict[str, Any]) -> bool:
+        values = {**fixed, **{k: v for k, v in point.items() if not params[k].is_conditional}}
+        for p in order:
+            on = p.active(values)
+            if p.is_fixed:
+                if on:
+                    values[p.name] = p.value
+            elif on != (point[p.name] != ABSENT):
+                return False
+            elif on:
+                values[p.name] = point[p.name]
+        return True
+
+    return valid
+
+
+def grid_size(space: dict[str, list[Any]], valid: Valid | None = None) -> int:
+    if valid is None:
+        return math.prod(len(v) for v in space.values())
+    names = sorted(space)
+    return sum(valid(dict(zip(names, pt, strict=True))) for pt in itertools.product(*(space[n] for n in names)))
 
 
 class GridPoints:
     """The grid's points in their seeded order."""
 
-    def __init__(self, space: dict[str, list[Any]], seed: int | None) -> None:
+    def __init__(self, space: dict[str, list[Any]], seed: int | None, valid: Valid | None = None) -> None:
         import numpy as np
 
         self.space = {name: list(values) for name, values in sorted(space.items())}
         self.names = list(self.space)
         self.points: list[tuple[Any, ...]] = list(itertools.product(*self.space.values()))
+        if valid is not None:
+            self.points = [pt for pt in self.points if valid(dict(zip(self.names, pt, strict=True)))]
         np.random.RandomState(seed or 0).shuffle(self.points)  # type: ignore[arg-type]
 
     def __len__(self) -> int:
@@ -68,7 +103,7 @@ class GridPoints:
         return isinstance(space, dict) and {k: list(v) for k, v in space.items()} == self.space
 
 
-def make_sampler(space: dict[str, list[Any]], seed: int | None, storage: Any = None) -> Any:
+def make_sampler(space: dict[str, list[Any]], seed: int | None, storage: Any = None, valid: Valid | None = None) -> Any:
     from optuna.samplers import BaseSampler
     from optuna.trial import TrialState
 
@@ -78,7 +113,7 @@ def make_sampler(space: dict[str, list[Any]], seed: int | None, storage: Any = N
         def __init__(self) -> None:
             import numpy as np
 
-            self.grid = GridPoints(space, seed)
+            self.grid = GridPoints(space, seed, valid)
             self.storage = storage
             self._rng = np.random.RandomState(seed or 0)
 
