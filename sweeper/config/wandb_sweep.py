@@ -135,7 +135,7 @@ def translate(raw: dict[str, Any], source: str, workdir: str | None = None) -> d
         out.setdefault("n_trials", cap)
     elif method != "grid":
         out.setdefault("n_trials", DEFAULT_RUN_CAP)
-        notes.append(f"no run_cap: {DEFAULT_RUN_CAP} trials (W&B runs until stopped; give n_trials=N to change)")
+        notes.append(f"no run_cap: {DEFAULT_RUN_CAP} trials unless n_trials=N is given (W&B runs until stopped)")
     out.setdefault("search", {})["method"] = METHODS[method]
     if "early_terminate" in raw:
         out["early_stop"] = early_stop(raw["early_terminate"], source)
@@ -248,9 +248,20 @@ def flatten(block: Any, prefix: str, source: str, params: dict[str, Any], launch
             flatten(form["parameters"], f"{full}.", source, params, launch)
             continue
         native, transform = param(full, form, key, source)
-        params[full] = native
+        params[full] = _escaped(native)
         if transform is not None:
             launch[full] = transform
+
+
+def _escaped(value: Any) -> Any:
+    """Strings as they are: `${...}` in a W&B value is text, not an OmegaConf interpolation."""
+    if isinstance(value, str) and "${" in value:
+        return escape_macros(value)
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
 
 
 def _numbers(form: dict[str, Any], key: str, source: str, names: tuple[str, ...]) -> dict[str, Any]:
