@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import importlib.util
 import json
 import math
 import os
@@ -333,6 +334,8 @@ def param(name: str, form: dict[str, Any], key: str, source: str) -> tuple[Any, 
             raise SpecError(source, f"{key}.{positive}", f"must be > 0, got {args[positive]}")
     if dist.endswith("beta") and (args["a"] <= 0 or args["b"] <= 0):
         raise SpecError(source, key, "beta needs a > 0 and b > 0")
+    if dist.endswith("beta") and importlib.util.find_spec("scipy") is None:  # its inverse CDF, as W&B's engine
+        raise SpecError(source, f"{key}.distribution", f"{dist} needs scipy: pip install scipy")
     lo, hi = args.get("min"), args.get("max")
     if dist == "int_uniform":
         if not all(isinstance(v, int) for v in (lo, hi)):

@@ -163,3 +163,17 @@ def test_macros_as_wandbs_agent_prints_them(tmp_path, monkeypatch):
                    "${args_json_file}"], "train.py", {"lr": 0.1}, str(tmp_path / "a.json"))
     assert argv[0] == "/usr/bin/env" and os.path.isabs(argv[1]) and argv[2:] == [
         "train.py", "--f=on", "UNSET_X", str(tmp_path / "a.json")]
+
+
+def test_bridge_rows_commit_as_wandb_commits_them(monkeypatch):
+    import sweeper
+    from sweeper.integrations import wandb_bridge as b
+
+    seen = []
+    monkeypatch.setattr(sweeper, "report", lambda step, **m: seen.append((step, m)))
+    monkeypatch.setattr(b, "_state", {"rows": 0, "pending": {}, "summary": {}, "installed": True})
+    b.relay({"loss": 1.0, "img": object(), "flag": True, "nested": {"acc": 2}}, None, None)
+    b.relay({"loss": 0.5}, None, False)  # not committed yet: joins the next row
+    b.relay({"acc": 0.9}, 7, None)
+    assert seen == [(1, {"loss": 1.0, "nested/acc": 2.0}), (2, {"loss": 0.5, "acc": 0.9})]
+    assert b._state["summary"] == {"loss": 0.5, "nested/acc": 2.0, "acc": 0.9}
