@@ -104,7 +104,9 @@ def translate(raw: dict[str, Any], source: str, workdir: str | None = None) -> d
             raise SpecError(source, str(key), suggest(str(key), TOP_KEYS + SWEEPER_KEYS))
     if raw.get("entity") is not None:
         notes.append(f"entity {raw['entity']!r} ignored: runs go to MLflow")
-    method = raw.get("method", "random")
+    if "method" not in raw:  # W&B's schema requires it
+        raise SpecError(source, "method", f"missing: W&B needs one of {', '.join(METHODS)}")
+    method = raw["method"]
     if method not in METHODS:
         raise SpecError(source, "method", f"{method!r} is not a W&B method (allowed: {', '.join(METHODS)})")
     metric = raw.get("metric")
@@ -121,7 +123,10 @@ def translate(raw: dict[str, Any], source: str, workdir: str | None = None) -> d
             raise SpecError(source, f"metric.{k}", suggest(str(k), ("name", "goal", "target")))
     if not isinstance(metric.get("name"), str):
         raise SpecError(source, "metric.name", "missing: the metric your program logs, e.g. val_loss")
-    out["objective"] = {"metric": metric["name"], "goal": metric.get("goal", "minimize")}
+    goal = metric.get("goal", "minimize")
+    if goal not in ("minimize", "maximize"):
+        raise SpecError(source, "metric.goal", f"{goal!r} is not allowed (allowed: minimize, maximize)")
+    out["objective"] = {"metric": metric["name"], "goal": goal}
     if metric.get("target") is not None:
         out.setdefault("budget", {})["target"] = number(metric["target"])
     out["name"] = raw.get("name") or _stem(source)
@@ -145,6 +150,10 @@ def translate(raw: dict[str, Any], source: str, workdir: str | None = None) -> d
     launch: dict[str, dict[str, Any]] = {}
     flatten(raw["parameters"], "", source, params, launch)
     out["params"] = params
+    quantiles = [n for n, t in launch.items() if t["distribution"] != "index"]
+    if quantiles:
+        notes.append(f"{', '.join(quantiles)}: the sampler models W&B's quantile u in [0, 1] (the study "
+                     "holds u), the program gets W&B's value ppf(u)")
 
     program = raw.get("program")
     command = raw.get("command", DEFAULT_COMMAND)

@@ -105,6 +105,8 @@ def test_bad_parameters_name_the_key(project, form, key, words):
     ({"methd": "grid"}, "methd", "did you mean 'method'"),
     ({"controller": {"type": "local"}}, "controller", "W&B's servers"),
     ({"method": "hyper"}, "method", "not a W&B method"),
+    ({"method": None}, "method", "not a W&B method"),
+    ({"metric": {"name": "loss", "goal": "minimise"}}, "metric.goal", "'minimise' is not allowed"),
     ({"program": "nope.py"}, "program", "no such file"),
     ({"command": ["${env}", "${interpreter}", "${program}", "${argz}"]}, "command[3]", "unknown macro ${argz}"),
     ({"command": ["python", "train.py", "--x=${args}"]}, "command[2]", "list item of its own"),
@@ -115,6 +117,13 @@ def test_bad_top_level_names_the_key(project, extra, key, words):
     with pytest.raises(SpecError) as e:
         translate(wb(**extra), "s.yaml")
     assert e.value.key == key and words in str(e.value), str(e.value)
+
+
+def test_method_is_required_as_in_wandbs_schema(project):
+    raw = wb()
+    del raw["method"]
+    with pytest.raises(SpecError, match="method: missing"):
+        translate(raw, "s.yaml")
 
 
 def test_native_dialect_refuses_a_mapping_that_is_no_param_form(tmp_path):
