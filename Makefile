@@ -28,7 +28,7 @@ demo: $(DEMO_STAMP)
 	cd examples/quickstart && rm -rf .sweeps mlflow.db mlruns && ../../$(VENV)/bin/sweep launch sweep.yaml
 
 lint: install
-	$(VENV)/bin/ruff check sweeper tests benchmarks examples
+	$(VENV)/bin/ruff check sweeper tests benchmarks examples hydra_plugins
 
 # the report's browser test drives Debian's Chromium through Playwright (Playwright's own browser
 # download is not reachable from our machines); installs it once, ~1 min, needs root
@@ -36,7 +36,7 @@ browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 test: install browser
-	$(VENV)/bin/ruff check sweeper tests benchmarks examples
+	$(VENV)/bin/ruff check sweeper tests benchmarks examples hydra_plugins
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 # every benchmark side by side in one run (about 2 hours on 2 cores): writes and prints benchmarks/REPORT.md.

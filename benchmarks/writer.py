@@ -3,8 +3,9 @@
 Part 1 (writer alone): the writer's loop in this process, fed the operations of N finished trivial
 trials at once (the driver far ahead of MLflow, as in a fast sweep), against the embedded SQLite
 store and against a real `mlflow server` (on a SQLite backend) it starts on loopback. Two paths: the
-trials' workers opened the runs (the default: the writer logs the rest and ends them) and the writer
-creates them too (a trial MLflow was down for when it started). Runs/s is N over the loop's time.
+runs were opened at placement (the default: the writer's opener thread, or a baseline's workers,
+created them; the loop logs the rest and ends them) and the loop creates them too (a trial MLflow
+was down for when it was placed). Runs/s is N over the loop's time.
 
 Part 2 (a whole sweep): `sweep launch` of 600 trivial trials, random search, workers=1, SQLite study,
 MLflow on SQLite, as a user runs it. The trial rate is from the study's first start to its last
@@ -53,8 +54,8 @@ def _spec(d: Path) -> Any:
 def _ops(n: int, layout: Any | None, uri: str) -> list[Any]:
     """What the driver queues for n finished trials: started (runs opened by workers when `layout`
     is given: created here, before the clock), ended, best so far; a new best every few trials."""
+    from sweeper.tracking.mlflow import trial_run
     from sweeper.tracking.mlflow.ops import BestSoFar, RunOpened, TrialEnded, TrialStarted
-    from sweeper.tracking.mlflow.trial_run import open_run
 
     ops: list[Any] = []
     best = float("inf")
@@ -63,7 +64,11 @@ def _ops(n: int, layout: Any | None, uri: str) -> list[Any]:
         params = {"x": 0.1 * i, "depth": i % 8 + 1, "act": "relu" if i % 2 else "tanh"}
         tags = {"trial.seed": str(i)}
         ops.append(TrialStarted(i, params, tags, t0 + i, hooked=layout is not None))
-        if layout is not None:  # what the trial's worker does (trial_run.open_run), before the clock starts
+        if layout is not None and hasattr(layout, "create_trial_run"):
+            # what the writer's opener thread does at placement, before the clock starts
+            ops.append(RunOpened(i, layout.create_trial_run(i, tags, t0 + i, params)))
+        elif layout is not None:  # a baseline whose workers opened the runs (trial_run.open_run)
+            open_run = trial_run.open_run  # type: ignore[attr-defined]
             kw = {"params": params} if "params" in inspect.signature(open_run).parameters else {}
             run = open_run(i, uri=uri, experiment_id=layout.experiment_id, parent_run_id=layout.parent_id,
                            run_name=f"trial-{i}", tags=tags, start_ms=t0 + i, **kw)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
     from .driver import Driver
+    from .driver.tasks import Jobs
     from .tracking import Tracker, Trackers
 
 Echo = Callable[[str], None]
@@ -257,10 +258,11 @@ def _name_taken(spec: SweepSpec) -> SweepError:
 
 
 def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = None, echo: Echo | None = None,
-        trackers: list[type[Tracker]] | None = None) -> Result:
+        trackers: list[type[Tracker]] | None = None, jobs: Jobs | None = None) -> Result:
     """Run `spec` to the end, or continue it (`resume`, when its study exists).
 
-    `trackers`: extra `Tracker` classes (called as cls(spec, memo, uid)) beside MLflow.
+    `trackers`: extra `Tracker` classes (called as cls(spec, memo, uid)) beside MLflow. `jobs`: a front
+    door that composes each trial's job itself (the Hydra plugin; a sweep with `trial.hydra` needs it).
     Raises SweepFailed / Interrupted for a bad ending, StorageFault when the study's storage fails
     (disk full, read-only, unreachable, deleted): the running trials are killed, nothing more is
     written to the study, and the error's line says what is kept and how to continue.
@@ -280,8 +282,14 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
     outcome_state = "FAILED"
     final_tags: dict[str, str] = {}
     try:
+        if spec.trial.hydra and jobs is None:
+            raise SweepError(f"sweep {spec.name!r} runs jobs of the Hydra app {spec.trial.hydra}: continue it by "
+                             "running the app's --multirun command again")
         sampler = search.make_sampler(spec)  # before anything starts: a bad option changes nothing
         pruner = early_stop.make_pruner(spec)
+        from .search import configure as configure_hook
+
+        configure_hook.load(spec)  # search.configure imports, before anything is created
         if spec.trial.command:
             _check_command(spec)
         studies.check_url(spec.storage)
@@ -297,13 +305,10 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         backend = make_backend(spec)
         for warning in search.advice(spec):
             say(f"warning: {warning}")
-        from .tracking import WORKER_PRELOAD
-
-        backend.preload = WORKER_PRELOAD
         backend.start()
         for warning in backend.warnings:
             say(f"warning: {warning}")
-        if spec.trial.function:
+        if spec.trial.function and jobs is None:  # a Hydra app's task function is the running app's
             problem = backend.check_function(spec.trial.function)
             if problem:
                 raise SpecError(spec.source, "trial.function", problem)
@@ -340,7 +345,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         lease.renew([], force=True)
         tracker = _trackers(spec, st, trackers)
         tracker.sweep_started(spec.settings(backend.n), resumed=not new)
-        driver = Driver(spec, st, storage, backend, tracker, pruner, lease, progress)
+        driver = Driver(spec, st, storage, backend, tracker, pruner, lease, progress, jobs=jobs)
         driver.watch = watch
         if not new:
             interrupted = driver.reclaim_orphans()

@@ -38,6 +38,8 @@ class Task:
     views: list[ViewHook] = field(default_factory=list)  # what the worker opens first for the trackers
     # trial.log_limit: bytes of stdout.txt / stderr.txt kept per stream (head + tail, runtime/logs.py); None: all
     log_limit: int | None = None
+    # a Hydra job (runtime/hydra_job.py): its composed config and the app's task function; `function` names it
+    hydra_job: dict[str, Any] | None = None
 
 
 @dataclass
@@ -93,6 +95,7 @@ class ViewOpened:
 
     number: int
     refs: dict[str, str | None]
+    tags: dict[str, str] = field(default_factory=dict)  # what the worker learnt of its place (its GPUs)
 
 
 @dataclass
@@ -159,6 +162,7 @@ class Opened:
     slot: int
     number: int
     refs: dict[str, str | None]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 BackendEvent = Reported | Opened | Done | Died

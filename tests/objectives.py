@@ -18,6 +18,12 @@ def quadratic(cfg):
     return {"loss": (float(cfg.x) - 1.5) ** 2 + abs(int(cfg.y)), "aux": float(cfg.x) * 2}
 
 
+def quadratic_seeing_imports(cfg):
+    """`quadratic`, and whether this trial's worker had imported MLflow before it (it should not
+    have: the writer creates the trial's run, the worker only hands its id on)."""
+    return {**quadratic(cfg), "worker_had_mlflow": float("mlflow" in sys.modules)}
+
+
 def plain_float(cfg):
     return (float(cfg.x) - 1.0) ** 2
 
@@ -233,3 +239,8 @@ def binh_korn(cfg):
     """Binh and Korn's two-objective problem: a known convex front, for x in [0, 5], y in [0, 3]."""
     x, y = float(cfg.x), float(cfg.y)
     return {"f1": 4 * x * x + 4 * y * y, "f2": (x - 5) ** 2 + (y - 5) ** 2}
+
+
+def xzw(cfg):
+    """The config the trial got: its x, its define-by-run z and w, and a loss over them."""
+    return {"loss": cfg.x ** 2 + cfg.z ** 2 + cfg.w ** 2, "zmax": cfg.zmax}

@@ -24,7 +24,7 @@ params:
   lr: tag(log, interval(1e-4, 1e-1))
   epochs: 3
 trial:
-  function: objectives:quadratic
+  function: objectives:quadratic_seeing_imports
 n_trials: 8
 workers: 2
 seed: 7
@@ -80,6 +80,7 @@ def test_layout_on_a_real_tracking_server(workdir, mlflow_server):
         assert k.data.tags["worker.gpus"] == "" and int(k.data.tags["worker.pid"]) > 0 and k.data.tags["worker.host"]
         assert float(k.data.params["x"]) == t.params["x"] and k.data.params["epochs"] == "3"
         assert math.isclose(k.data.metrics["loss"], t.value) and "aux" in k.data.metrics
+        assert k.data.metrics["worker_had_mlflow"] == 0.0  # workers never import MLflow for the run
         arts = {a.path for a in client.list_artifacts(k.info.run_id)}
         assert {"stdout.txt", "stderr.txt"} <= arts
         out = client.download_artifacts(k.info.run_id, "stdout.txt", str(workdir))

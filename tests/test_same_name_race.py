@@ -2,7 +2,7 @@
 job): one runs the sweep, the other is refused with the usual line, and the refused one never
 replaces or removes what the first created. Before the fix, the second launch's new, empty study
 database was renamed over the first one's while it ran: the winner crashed with a traceback
-(`KeyError: 'Record does not exist.'`) and its trials were gone. The test runs 20 races,
+(`KeyError: 'Record does not exist.'`) and its trials were gone. The test runs 8 races,
 four at a time in their own folders."""
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ seed: 0
 """
 
 
-RACES = 20
-AT_ONCE = 4  # races side by side, each in its own folder: 20 in the time of 5, and a busier machine
+RACES = 8
+AT_ONCE = 4  # races side by side, each in its own folder: 8 in the time of 2, and a busier machine
 
 
 def _check_race(folder: Path, outs: list[tuple[int, str, str]]) -> None:
@@ -49,7 +49,7 @@ def _check_race(folder: Path, outs: list[tuple[int, str, str]]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # 20 races / 6 faults with resumes: minutes on 2 cores, more under load
+@pytest.mark.timeout(900)  # 8 races with resumes: minutes on 2 cores, more under load
 def test_same_name_launches_race_without_harm(workdir):
     failures = []
     for first in range(0, RACES, AT_ONCE):

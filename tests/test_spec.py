@@ -77,7 +77,7 @@ def test_args_is_not_an_interpolation_and_env_secrets_stay_unresolved(tmp_path, 
 @pytest.mark.parametrize("text, overrides, message", [
     (BASE + "n_trails: 5\n", [], "s.yaml: n_trails: unknown key (did you mean 'n_trials'?"),
     (BASE, ["n_trails=5"], "command line: n_trails: unknown key (did you mean 'n_trials'?"),
-    (BASE, ["search=bogus"], "s.yaml: search: unknown method 'bogus' (allowed: cmaes, gp, grid, nsgaii, nsgaiii, random, tpe)"),
+    (BASE, ["search=bogus"], "s.yaml: search: unknown method 'bogus' (allowed: cmaes, gp, grid, nsgaii, nsgaiii, qmc, random, tpe)"),
     (BASE, ["early_stop=bogus"], "s.yaml: early_stop: unknown type 'bogus'"),
     (BASE.replace("objective: {metric: loss}", "objective: {metric: loss, goal: sideways}"), [],
      "objective.goal: 'sideways' is not allowed (allowed: minimize, maximize)"),

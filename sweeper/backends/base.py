@@ -26,7 +26,6 @@ class Backend(ABC):
         self.warnings: list[str] = []
         #: modules a slot may import before its first trial (what the trackers' view hooks need),
         #: set by the caller before `start`; a backend that cannot is free to ignore it
-        self.preload: tuple[str, ...] = ()
 
     @abstractmethod
     def start(self) -> None:

@@ -92,7 +92,7 @@ class LocalBackend(Backend):
         self.killed: dict[int, str] = {}  # slot -> why the driver killed it
 
     def _spawn(self, slot: int) -> _Worker:
-        env = {**self.slot_env[slot], "SWEEPER_PRELOAD": ",".join(self.preload)} if self.preload else self.slot_env[slot]
+        env = self.slot_env[slot]
         return _Worker(slot, env, os.path.join(self.log_dir, f"worker-{slot}.log"), self.workdir)
 
     def start(self) -> None:
@@ -157,7 +157,7 @@ class LocalBackend(Backend):
                 elif isinstance(msg, Report):
                     events.append(Reported(w.slot, msg.number, msg.step, msg.metrics))
                 elif isinstance(msg, ViewOpened):
-                    events.append(Opened(w.slot, msg.number, msg.refs))
+                    events.append(Opened(w.slot, msg.number, msg.refs, msg.tags))
                 elif isinstance(msg, ChildStarted):
                     w.child_pid = msg.pid
                 elif isinstance(msg, Finished):

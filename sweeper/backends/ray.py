@@ -69,7 +69,7 @@ class _QueueLink:
         # a command's process group is the actor's to kill: nothing to tell the driver about it.
         # Views ride the reports' queue (step None), so they reach the driver before any report
         if isinstance(msg, ViewOpened):
-            self.reports.put((self.slot, msg.number, None, msg.refs))
+            self.reports.put((self.slot, msg.number, None, (msg.refs, msg.tags)))
 
     def report(self, number: int, step: int, metrics: dict[str, float], wait: bool) -> bool:
         self.reports.put((self.slot, number, step, metrics))
@@ -262,7 +262,7 @@ class RayBackend(Backend):
         n = self.reports.qsize()
         if n:
             for slot, number, step, metrics in self.reports.get_nowait_batch(n):
-                events.append(Opened(slot, number, metrics) if step is None else Reported(slot, number, step, metrics))
+                events.append(Opened(slot, number, *metrics) if step is None else Reported(slot, number, step, metrics))
         refs = {ref: slot for slot, (ref, _, _) in self.pending.items()}
         if not refs:
             time.sleep(min(timeout, 0.05))

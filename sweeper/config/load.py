@@ -37,6 +37,8 @@ from .spec import (
 )
 
 _ARGS = "${args}"
+#: module:callable, any module importlib can import (a file `multi-objective.py` is not an identifier)
+_TARGET = re.compile(r"^[^\s:/\\]+:[A-Za-z_][\w.]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w./\-]*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 CLI = "command line"
@@ -329,19 +331,31 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
     function, command = _get(src, data, "trial.function"), _get(src, data, "trial.command")
     if (function is None) == (command is None):
         raise SpecError(src, "trial", "give exactly one of trial.function (module:callable) or trial.command")
+    if _get(src, data, "trial.hydra") is not None and (function is None or _get(src, data, "trial.config") is not None):
+        raise SpecError(src, "trial.hydra", "a Hydra app's trials are its task function (trial.function), "
+                        "with the app's own config (no trial.config)")
     # any module importlib can import (a file `multi-objective.py`, as in hydra-optuna-sweeper's
     # examples, is not a Python identifier but imports); whether it does is checked where trials run
-    if function is not None and not re.match(r"^[^\s:/\\]+:[A-Za-z_][\w.]*$", function):
+    if function is not None and not _TARGET.match(function):
         raise SpecError(src, "trial.function", f"{function!r} is not of the form package.module:callable")
     trial = TrialSpec(function=function, command=command, config=_get(src, data, "trial.config"),
                       timeout=_get(src, data, "trial.timeout"), retries=_get(src, data, "trial.retries"),
-                      log_limit=_get(src, data, "trial.log_limit"))
+                      log_limit=_get(src, data, "trial.log_limit"), hydra=_get(src, data, "trial.hydra"))
 
     if trial.config is not None and not os.path.isfile(os.path.join(base_dir, trial.config)):
         raise SpecError(src, "trial.config", f"no such file: {trial.config!r} (relative to {base_dir or '.'})")
+    if trial.config is not None:
+        from ..runtime.trial_config import check_config
+
+        problem = check_config(params, os.path.join(base_dir, trial.config))
+        if problem:
+            raise SpecError(src, "trial.config", problem)
 
     search_d = _section(data, "search", src)
     method = schema.key("search.method").check(src, search_d.pop("method", GROUP_DEFAULTS["search"]))
+    configure = schema.key("search.configure").check(src, search_d.pop("configure", None))
+    if configure is not None and not _TARGET.match(configure):
+        raise SpecError(src, "search.configure", f"{configure!r} is not of the form package.module:function")
     es_d = _section(data, "early_stop", src)
     es_type = schema.key("early_stop.type").check(src, es_d.pop("type", GROUP_DEFAULTS["early_stop"]))
     if es_type not in schema.GROUP_OPTIONS["early_stop"]:
@@ -379,7 +393,7 @@ def from_config(cfg: Any, src: str, base_dir: str, workdir: str, param_overrides
         seed=_get(src, data, "seed"),
         storage=storage,
         tracking=TrackingSpec(uri=_get(src, data, "tracking.uri"), experiment=_get(src, data, "tracking.experiment")),
-        search=SearchSpec(method=method, options=search_d),
+        search=SearchSpec(method=method, options=search_d, configure=configure),
         early_stop=EarlyStopSpec(type=es_type, options=es_opts),
         backend=BackendSpec(type=be_type, address=address, options=be_opts),
         resources=resources,

@@ -189,6 +189,8 @@ KEYS: tuple[Key, ...] = (
     Key("trial.command", "str", doc="a command line; params are appended as `key=value` or replace `${args}`"),
     Key("trial.config", "str", doc="a base training config (YAML, relative to the sweep file) the params "
         "override"),
+    Key("trial.hydra", "str", doc="set by the Hydra Sweeper plugin: trials are jobs of this Hydra app, composed "
+        "and run as Hydra runs them (`trial.function` is its task function); resumed by rerunning the app"),
     Key("trial.timeout", "number", low=0, doc="seconds before a trial is killed and recorded as failed"),
     Key("trial.retries", "int", 0, low=0, nullable=False, doc="re-runs of a trial that crashed by itself"),
     SizeKey("trial.log_limit", "size", "10MB", doc="the most kept of each of a trial's stdout.txt and "
@@ -219,6 +221,9 @@ KEYS: tuple[Key, ...] = (
     Key("search", "mapping", doc="`search=NAME` picks a preset of `conf/search/`; other keys are the "
         "Optuna sampler's arguments"),
     Key("search.method", "str", "tpe", nullable=False, doc="a registered search method"),
+    Key("search.configure", "str", doc="`module:function` called as `function(cfg, trial)` with the trials' "
+        "base config and the Optuna trial once the declared params are drawn: it may `trial.suggest_*` more "
+        "(define-by-run; hydra-optuna-sweeper's `custom_search_space`)"),
     Key("early_stop", "mapping", doc="early termination, see the options below"),
     Key("early_stop.type", "str", "none", nullable=False, doc="an early-stop policy"),
     Key("backend", "mapping", doc="where trials run"),

@@ -57,6 +57,7 @@ class TrialSpec:
     function: str | None = None
     command: str | None = None
     config: str | None = None  # base training config (YAML path, relative to the sweep file)
+    hydra: str | None = None  # a Hydra app whose jobs the trials are (the plugin's door; runtime/hydra_job.py)
     timeout: float | None = None
     retries: int = 0
     log_limit: int | None = 10 << 20  # bytes of stdout.txt / stderr.txt kept per trial and stream; None: all
@@ -66,6 +67,7 @@ class TrialSpec:
 class SearchSpec:
     method: str = "tpe"
     options: dict[str, Any] = field(default_factory=dict)  # passed to the Optuna sampler
+    configure: str | None = None  # module:function(cfg, trial): define-by-run params (search/configure.py)
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ class SweepSpec:
                   "trial.log_limit": self.trial.log_limit, "budget.steps": self.budget.steps,
                   "budget.time": self.budget.time, "budget.target": self.budget.target})
         s.update({f"search.{k}": v for k, v in self.search.options.items()})
+        if self.search.configure:
+            s["search.configure"] = self.search.configure
         if self.early_stop.type != "none":
             s.update({f"early_stop.{k}": v for k, v in self.early_stop.options.items()})
         s.update({f"space.{p.name}": p.expr for p in self.params.values()})

@@ -20,13 +20,14 @@ from typing import Any, Protocol
 from ..backends.base import Backend
 from ..config.spec import SweepSpec
 from ..messages import COMPLETE, FAIL, PRUNED, Best, Died, Done, Opened, Reported, TrialFinished, TrialOutcome
+from ..search import configure as configure_hook
 from ..search import grid
 from ..state import attrs, coordination, faults
 from ..state.store import counts, is_feasible, is_imported
 from ..tracking.base import Tracker
 from .budget import Budget
 from .retries import RetryQueue
-from .tasks import TaskBuilder
+from .tasks import Jobs, TaskBuilder
 
 WAIT_S = 0.2  # longest the loop waits for a backend event before its other chores
 ORPHAN_CHECK_S = 1.0  # how often leases are read: an agent that joins or dies is seen within this
@@ -122,7 +123,8 @@ class SweepOutcome:
 class Driver:
     def __init__(self, spec: SweepSpec, study: Any, storage: Any, backend: Backend, tracker: Tracker,
                  pruner: Any, lease: coordination.Lease | None = None, progress: ProgressView | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 jobs: Jobs | None = None) -> None:
         self.spec, self.study, self.storage = spec, study, storage
         self.backend, self.tracker, self.pruner, self.lease = backend, tracker, pruner, lease
         self.progress: ProgressView = progress or Silent()
@@ -132,10 +134,15 @@ class Driver:
         #: checkpoints of a trial's attempts: the backend's folder every host sees, if it has one
         checkpoint_root = backend.checkpoint_root or os.path.join(spec.sweep_dir, "checkpoints")
         # a trial waits for the driver's word at each report where something may stop it there
-        self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None or spec.budget.any())
+        self.tasks = TaskBuilder(spec, checkpoint_root, wait_decision=pruner is not None or spec.budget.any(), jobs=jobs)
         self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed}
         self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed}
         self.objective = spec.objectives[0]  # what reports and the pruner judge
+        #: search.configure: more params suggested define-by-run after the declared ones, given the
+        #: trials' base config (a front door's own `jobs`, else ours; made once, when first needed)
+        self.configure = configure_hook.load(spec)
+        self._configure_cfg = jobs.base_config if jobs is not None else (lambda: configure_hook.base_config(spec))
+        self._cfg: Any = None
         self.stop_requested = False
         #: the study's SQLite file, checked every turn (api.run sets it): SQLite itself would go on
         #: writing to a deleted file, and every result written after would be lost
@@ -261,7 +268,11 @@ class Driver:
             if self.failed > self.spec.max_failures:
                 too_many_failures = True
             while free and not too_many_failures and self._budget_left(target) > 0 and not self._budget_spent():
-                if not self._launch(free[0]):
+                launched = self._launch(free[0])
+                if launched is None:  # search.configure failed: that trial failed, the slot is still free
+                    too_many_failures = self.failed > self.spec.max_failures
+                    continue
+                if not launched:
                     break
                 free.pop(0)
             if not self.running:
@@ -288,12 +299,16 @@ class Driver:
             return SweepOutcome("FAILED", "no trial completed")
         return SweepOutcome("FINISHED", self.budget.reason if self.budget is not None and self.budget.reason else "")
 
-    def _launch(self, slot: int) -> bool:
+    def _launch(self, slot: int) -> bool | None:
+        """Ask a trial and start it in `slot`: True; False when it is not to run (another agent took the
+        budget's last); None when search.configure failed on it (it is recorded as failed)."""
         retry = self.retries.pop()
-        if retry is not None:
-            self.study.enqueue_trial({k: v for k, v in retry.params.items() if k in self.dists},
+        if retry is not None:  # every searched param, define-by-run ones too: configure re-draws the same
+            self.study.enqueue_trial({k: v for k, v in retry.params.items() if k not in self.fixed},
                                      user_attrs=RetryQueue.user_attrs(retry))
         trial = self.study.ask(self.dists)
+        if self.configure is not None and not self._configured(trial):
+            return None
         number = trial.number
         # `ask` may hand out another waiting retry than the one just enqueued (one a dead driver or
         # another agent left): the trial's own attrs say which attempt it is
@@ -308,23 +323,54 @@ class Driver:
             trial.set_user_attr(attrs.ERROR, "not run: another agent took the last trial of the budget")
             self.study.tell(trial, state=TrialState.FAIL)
             return False
-        params = {**{k: trial.params[k] for k in self.dists}, **self.fixed}
+        params = {**trial.params, **self.fixed}
         ordered = {k: params[k] for k in self.spec.params}
+        ordered.update({k: v for k, v in trial.params.items() if k not in ordered})  # define-by-run ones
         info = self.backend.slot_info(slot)
         tags = {"worker.host": info.host, "worker.pid": str(info.pid), "worker.gpus": info.gpus, **info.extra}
         if retry_of is not None:
             tags["trial.retry_of"] = str(retry_of)
-        task = self.tasks.build(number, ordered, root, views=self.tracker.trial_hooks(number, ordered, tags))
+        try:
+            task = self.tasks.build(number, ordered, root, views=self.tracker.trial_hooks(number, ordered, tags))
+        except Exception as e:  # noqa: BLE001 - a front door's composition (Hydra's) of this trial's config
+            if self.tasks.jobs is None:
+                raise
+            self._reject(trial, f"composing the job's config failed: {type(e).__name__}: {' '.join(str(e).split())}")
+            return None
         now = self.clock()
         timeout = self.spec.trial.timeout
-        # trial.timeout bounds the trial's own code: a worker opening the trial's views first (its
-        # first MLflow import, seconds) restarts the clock when it is done (`Opened`)
+        # trial.timeout bounds the trial's own code: a worker opening the trial's views first (asking
+        # nvidia-smi for its GPUs, a tracker's hook) restarts the clock when it is done (`Opened`)
         deadline = now + timeout + (VIEW_OPEN_S if task.views else 0.0) if timeout else None
         self.running[slot] = Running(trial, number, ordered, slot, deadline, root, attempt)
         self.tracker.trial_started(number, ordered, tags)
         self.backend.submit(slot, task)
         self.progress.trial_started(number, ordered)
         return True
+
+    def _configured(self, trial: Any) -> bool:
+        """Run search.configure on a trial just asked; False when it raised (the trial is then failed)."""
+        try:
+            if self._cfg is None:
+                self._cfg = self._configure_cfg()
+            assert self.configure is not None
+            self.configure(self._cfg, trial)
+            return True
+        except Exception as e:  # noqa: BLE001 - the user's function: any error fails this trial only
+            self._reject(trial, f"search.configure raised {type(e).__name__}: {e}".strip())
+            return False
+
+    def _reject(self, trial: Any, error: str) -> None:
+        """A trial that cannot start (its define-by-run params or its job's config failed): failed alone."""
+        from optuna.trial import TrialState
+
+        trial.set_user_attr(attrs.ERROR, error[:2000])
+        trial.set_user_attr(attrs.NO_RETRY, True)
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.finished += 1
+        self.failed += 1
+        self.progress.trial_finished(trial.number, FAIL, None, self.best_value, self.best_number, error=error)
+        self.progress.counts(self.complete, self.pruned, self.failed)
 
     def _handle(self, ev: Reported | Opened | Done | Died) -> int | None:
         r = self.running.get(ev.slot)
@@ -336,7 +382,7 @@ class Driver:
         if isinstance(ev, Opened):
             if r.deadline is not None and self.spec.trial.timeout:
                 r.deadline = self.clock() + self.spec.trial.timeout
-            self.tracker.trial_opened(r.number, ev.refs)
+            self.tracker.trial_opened(r.number, ev.refs, ev.tags)
             return None
         del self.running[ev.slot]
         if isinstance(ev, Done):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 from ..config.spec import SweepSpec
 from ..messages import Task, ViewHook
@@ -19,9 +19,21 @@ from ..runtime.trial_config import format_value
 ARGS = "${args}"
 
 
+class Jobs(Protocol):
+    """A front door that composes each trial's job itself: the Hydra plugin, with Hydra's own
+    composition of the app's config (hydra_plugins/sweeper_sweeper/_impl.py)."""
+
+    def base_config(self) -> Any:
+        """The config `search.configure` gets: the app's, before any trial's params."""
+
+    def job(self, number: int, params: dict[str, Any]) -> dict[str, Any]:
+        """Trial `number`'s job (`Task.hydra_job`); raises when its config cannot be composed."""
+
+
 class TaskBuilder:
-    def __init__(self, spec: SweepSpec, checkpoint_root: str, wait_decision: bool) -> None:
+    def __init__(self, spec: SweepSpec, checkpoint_root: str, wait_decision: bool, jobs: Jobs | None = None) -> None:
         self.spec = spec
+        self.jobs = jobs
         self.checkpoint_root = checkpoint_root
         self.wait_decision = wait_decision
         self.argv_template = self._argv_template()
@@ -57,4 +69,5 @@ class TaskBuilder:
             config_path=os.path.join(spec.base_dir, spec.trial.config) if spec.trial.config else None,
             function=spec.trial.function, argv=self.argv(params) if self.argv_template is not None else None,
             views=list(views or []), log_limit=spec.trial.log_limit,
+            hydra_job=self.jobs.job(number, params) if self.jobs is not None else None,
         )

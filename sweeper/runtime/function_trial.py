@@ -16,7 +16,7 @@ from .. import reporting
 from ..messages import COMPLETE, FAIL, PRUNED, Task, TrialOutcome
 from .link import Link
 from .logs import Redirect
-from .trial_config import compose_config
+from .trial_config import compose_config, hydra_config, needs_hydra_config
 
 
 def resolve_function(target: str) -> Any:
@@ -46,9 +46,17 @@ def check_function(target: str) -> str | None:
 
 
 def metrics_of(ret: Any, metrics: tuple[str, ...]) -> dict[str, float]:
-    """A trial's return value as metrics: a dict as it is, a bare number as the first objective."""
+    """A trial's return value as metrics: a dict as it is, a bare number as the first objective, a
+    tuple or list (a Hydra task's several objectives) as the objectives in order."""
     if ret is None:
         return {}
+    if isinstance(ret, (tuple, list)):
+        if len(ret) != len(metrics):
+            raise ValueError(f"the trial returned {len(ret)} values for {len(metrics)} objectives ({', '.join(metrics)})")
+        try:
+            return {m: float(v) for m, v in zip(metrics, ret, strict=True)}
+        except (TypeError, ValueError):
+            raise TypeError(f"the trial returned a non-numeric value among {ret!r}") from None
     if isinstance(ret, dict):
         out = {}
         for k, v in ret.items():
@@ -84,6 +92,24 @@ class _FunctionChannel:
         return prune
 
 
+def _call(task: Task) -> tuple[Any, str]:
+    """Call the trial: a Hydra job as Hydra runs it, or the function with its composed config."""
+    if task.hydra_job is not None:
+        from .hydra_job import call
+
+        return call(task.hydra_job)
+    from omegaconf import OmegaConf
+
+    assert task.function is not None
+    cfg = compose_config(task.params, task.config_path)
+    config_yaml = OmegaConf.to_yaml(cfg)
+    function = resolve_function(task.function)
+    if needs_hydra_config(function, config_yaml):  # a @hydra.main app: HydraConfig as its job would see it
+        with hydra_config(task.function.partition(":")[0].rsplit(".", 1)[-1], task.number, task.out_dir):
+            return function(cfg), config_yaml
+    return function(cfg), config_yaml
+
+
 def run_function(link: Link, task: Task) -> TrialOutcome:
     assert task.function is not None
     state: dict[str, Any] = {"last_step": None, "last_metrics": {}, "pruned": False}
@@ -94,11 +120,7 @@ def run_function(link: Link, task: Task) -> TrialOutcome:
     try:
         with Redirect(task.out_dir, task.log_limit):  # bounded: stdout.txt/stderr.txt keep head + tail
             try:
-                from omegaconf import OmegaConf
-
-                cfg = compose_config(task.params, task.config_path)
-                out.config_yaml = OmegaConf.to_yaml(cfg)
-                ret = resolve_function(task.function)(cfg)
+                ret, out.config_yaml = _call(task)
                 out.metrics = metrics_of(ret, task.metrics) or dict(state["last_metrics"])
             except BaseException as e:  # noqa: BLE001 - SystemExit from user code is a failure too
                 if is_pruned_signal(e) or state["pruned"]:

@@ -23,6 +23,7 @@ from ..messages import Task, ViewHook
 class OpenedView(Protocol):
     env: dict[str, str]  # what the trial's environment gets
     ref: str | None  # what the tracker is told (MLflow: the run id)
+    tags: dict[str, str]  # what the worker learnt of where the trial runs (its GPUs), for the view
 
     def close(self) -> None:
         """The trial ended: leave nothing open in a worker that runs the next trial."""
@@ -42,6 +43,7 @@ class Views:
         self.opened: list[OpenedView] = []
         self.refs: dict[str, str | None] = {}
         self.env: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
 
     def open(self) -> None:
         for hook in self.task.views:
@@ -55,6 +57,7 @@ class Views:
             self.opened.append(view)
             self.refs[hook.tracker] = view.ref
             self.env.update(view.env)
+            self.tags.update(getattr(view, "tags", {}))
 
     def close(self) -> None:
         for view in self.opened:

@@ -63,7 +63,7 @@ def run_task(link: Link, task: Task) -> TrialOutcome:
     views = Views(task)
     if task.views:
         views.open()
-        link.send(ViewOpened(task.number, views.refs))
+        link.send(ViewOpened(task.number, views.refs, views.tags))
         task = dataclasses.replace(task, env={**task.env, **views.env})
     try:
         return run_command(link, task) if task.argv else run_function(link, task)
@@ -87,23 +87,6 @@ def serve(conn: Connection) -> None:
             link.send(Finished(msg.task.number, run_task(link, msg.task)))
 
 
-def preload(modules: str) -> None:
-    """Import `modules` ("a,b.c") in the background while the worker waits for its first trial:
-    a view hook's MLflow import (seconds) then overlaps the sweep's start instead of the trial's.
-    A trial importing the same module meanwhile simply waits for it (the import lock)."""
-
-    def run() -> None:
-        import importlib
-
-        for name in filter(None, modules.split(",")):
-            try:
-                importlib.import_module(name)
-            except Exception:  # the hook that needs it reports the problem, in its trial
-                pass
-
-    threading.Thread(target=run, name="sweeper-preload", daemon=True).start()
-
-
 def main() -> None:
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
@@ -111,7 +94,6 @@ def main() -> None:
     workdir = os.environ.get("SWEEPER_WORKDIR", os.getcwd())
     if workdir not in sys.path:
         sys.path.insert(0, workdir)
-    preload(os.environ.pop("SWEEPER_PRELOAD", ""))
     sock = socket.socket(fileno=int(sys.argv[1]))
     serve(Connection(sock.detach()))
 

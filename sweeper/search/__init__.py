@@ -44,6 +44,7 @@ METHODS: dict[str, Callable[[], Any]] = {
     "cmaes": _optuna("CmaEsSampler"),
     "nsgaii": _optuna("NSGAIISampler"),
     "nsgaiii": _optuna("NSGAIIISampler"),
+    "qmc": _optuna("QMCSampler"),
 }
 #: methods whose sampler models one objective only
 SINGLE_OBJECTIVE = {"cmaes"}
@@ -68,6 +69,9 @@ def check(spec: SweepSpec) -> None:
         if spec.seed_trials:
             raise SpecError(spec.source, "seed_trials", "grid search runs every point of the grid once: seed trials "
                             "would run points twice (use another method, or leave them out)")
+        if spec.search.configure is not None:
+            raise SpecError(spec.source, "search.configure", "grid search enumerates a fixed space: the params "
+                            "search.configure adds cannot be enumerated (use another method)")
         if spec.warm_start is not None:
             raise SpecError(spec.source, "warm_start", "grid search runs every point of the grid whatever ran "
                             "before: a warm start informs a model-based method (use tpe, gp, ...)")

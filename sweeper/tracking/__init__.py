@@ -20,8 +20,4 @@ def _mlflow(spec: SweepSpec, memo: Memo, uid: str) -> Tracker:
 #: the trackers every sweep gets; each is called as factory(spec, memo, uid)
 TRACKERS: dict[str, Callable[[SweepSpec, Memo, str], Tracker]] = {"mlflow": _mlflow}
 
-#: what a worker may import ahead of its first trial for the trackers' view hooks (MLflow's client,
-#: seconds of imports: tracking/mlflow/trial_run.py)
-WORKER_PRELOAD: tuple[str, ...] = ("mlflow.tracking",)
-
-__all__ = ["TRACKERS", "WORKER_PRELOAD", "Memo", "Tracker", "Trackers"]
+__all__ = ["TRACKERS", "Memo", "Tracker", "Trackers"]

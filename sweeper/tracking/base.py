@@ -54,8 +54,10 @@ class Tracker(ABC):
         comes back through `trial_opened`."""
         return []
 
-    def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:  # noqa: B027 - trackers with hooks
-        """The worker ran trial `number`'s hooks: the reference of each, by tracker name (None: it failed)."""
+    def trial_opened(self, number: int, refs: dict[str, str | None],  # noqa: B027 - trackers with hooks
+                     tags: dict[str, str]) -> None:
+        """The worker ran trial `number`'s hooks: the reference of each, by tracker name (None: it
+        failed), and the tags they learnt where the trial runs (its GPUs)."""
 
     @abstractmethod
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
@@ -136,8 +138,8 @@ class Trackers(Tracker):
                 log.warning("tracker %s failed in trial_hooks: %s", t.name, " ".join(str(e).split())[:300])
         return hooks
 
-    def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:
-        self._each("trial_opened", number, refs)
+    def trial_opened(self, number: int, refs: dict[str, str | None], tags: dict[str, str]) -> None:
+        self._each("trial_opened", number, refs, tags)
 
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
         self._each("trial_started", number, params, tags)

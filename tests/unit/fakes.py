@@ -309,7 +309,7 @@ class RecordingTracker(Tracker):
         self.calls.append(("trial_hooks", (number, dict(tags))))
         return [ViewHook(self.name, "views_mod:open_view", {"number": number})] if self.hooks else []
 
-    def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:
+    def trial_opened(self, number: int, refs: dict[str, str | None], tags: dict[str, str]) -> None:
         self.calls.append(("trial_opened", (number, dict(refs))))
 
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:

@@ -19,6 +19,7 @@ from fakes import FakeClock, make_spec
 from sweeper.tracking.mlflow import writer as writer_mod
 from sweeper.tracking.mlflow.ops import (
     BestSoFar,
+    OpenRun,
     RunOpened,
     SweepEnded,
     SweepStarted,
@@ -126,7 +127,13 @@ class FakeLayout:
 
     def log(self, number: int, metrics: list[Any] | None = None, params: list[Any] | None = None,
             tags: dict[str, str] | None = None) -> None:
-        self._call("log", self.runs[number], list(metrics or []), list(params or []))
+        self._call("log", self.runs[number], list(metrics or []), list(params or []), *([tags] if tags else []))
+
+    def create_trial_run(self, number: int, tags: dict[str, str], start_ms: int,
+                         params: dict[str, Any] | None = None) -> str:
+        self._call("create_trial_run", number, tags, dict(params or {}))
+        self.starts[number] = start_ms
+        return f"opened-{number}"
 
     def trial_finished(self, number: int, status: str, metrics: list[Any], params: list[Any],
                        tags: dict[str, str], out_dir: str | None, end_ms: int) -> None:
@@ -148,7 +155,18 @@ class Rig:
         self.spec = make_spec(tmp_path)
         self.q: queue.Queue[Any] = queue.Queue()
         self.results: queue.Queue[Any] = queue.Queue()
+        self.opens: queue.Queue[Any] = queue.Queue()
+        self.answers: queue.Queue[Any] = queue.Queue()
         self.writer = Writer(self.spec, "http://mlflow:5000", "exp", None, "uid-1", self.q, self.results)
+        monkeypatch.setattr(writer_mod, "unreachable", lambda uri: None)
+
+    def open_runs(self, *ops: Any) -> list[tuple[int, str | None]]:
+        """The opener thread's work, in the test's thread: create runs for `ops`, return its answers."""
+        self.writer.layout, self.writer._opens, self.writer._opened = self.layout, self.opens, self.answers
+        for op in (*ops, None):
+            self.opens.put(op)
+        self.writer._open_runs()
+        return [self.answers.get_nowait() for _ in range(self.answers.qsize())]
 
     def run(self, *ops: Any) -> list[tuple[str, Any]]:
         """Queue `ops` and a final None, run the loop to its end; what it answered."""
@@ -364,6 +382,38 @@ def test_a_run_its_worker_created_before_it_was_killed_is_adopted_not_doubled(
     r.run(started(1, {"x": 0.6}, ts=120, hooked=True), TrialEnded(1, "FAILED", {}, 0, {}, None, 300))
     assert layout.named("trial_started") == [] and layout.named("adopt") == [(1, "worker-run-1")]
     assert layout.named("trial_finished") == [("worker-run-1", "FAILED", [], [P("x", "0.6")], {}, 300)]
+
+
+def test_the_opener_creates_the_run_at_placement_and_the_loop_adopts_it_with_the_workers_gpu_tags(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    assert r.open_runs(OpenRun(0, {"trial.number": "0"}, {"x": 0.5}, 100)) == [(0, "opened-0")]
+    assert r.layout.named("create_trial_run") == [(0, {"trial.number": "0"}, {"x": 0.5})]  # params with the run
+    assert r.layout.starts == {0: 100}  # the run starts when the trial was placed
+    r.run(started(0, {"x": 0.5}, ts=100, hooked=True), RunOpened(0, "opened-0", {"gpu.name": "NVIDIA H200"}),
+          metrics(0, 1, {"loss": 0.3}, ts=150))
+    assert r.layout.named("adopt") == [(0, "opened-0")] and r.layout.named("trial_started") == []
+    # the worker's GPU tags land on the run; the params are never logged twice
+    assert r.layout.named("log") == [("opened-0", [], [], {"gpu.name": "NVIDIA H200"}),
+                                     ("opened-0", [M("loss", 0.3, 150, 1)], [])]
+
+
+def test_a_run_the_opener_made_for_a_trial_that_did_not_wait_for_it_is_the_trials_only_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.open_runs(OpenRun(0, {}, {"x": 0.5}, 100))  # the driver stopped waiting; the opener finished later
+    r.run(started(0, {"x": 0.5}, ts=100, hooked=True), metrics(0, 1, {"loss": 0.3}, ts=150))
+    assert r.layout.named("adopt") == [(0, "opened-0")]
+    assert r.layout.named("trial_started") == [] and r.layout.named("find_trial_run") == []
+
+
+def test_a_trial_the_loop_settled_first_gets_no_second_run_from_the_opener(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout())
+    r.run(started(0, {"x": 0.5}, ts=100, hooked=True), TrialEnded(0, "FAILED", {}, 0, {}, None, 300))
+    assert r.layout.named("trial_started") == [(0, {})]
+    assert r.open_runs(OpenRun(0, {}, {"x": 0.5}, 100)) == [(0, None)]  # a late request: nothing created
+    assert r.layout.named("create_trial_run") == []
 
 
 def test_params_of_a_trial_whose_run_is_being_opened_wait_for_it(

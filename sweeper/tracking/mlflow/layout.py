@@ -8,8 +8,7 @@ versions and git as tags, `environment/requirements.txt`. The sweep's settings a
 `setting.`, not params, so the runs table's param columns are the trials' own. A child run
 `trial-N` spans the trial's true start and end and carries its params, its reported metrics at
 their steps, `trial.*` tags (`trial.best=true` on the best), its stdout/stderr, and ends FINISHED,
-FAILED or KILLED. Only the writer process calls this (and a trial's worker creates its own run:
-trial_run.py).
+FAILED or KILLED. Only the writer process calls this.
 """
 
 from __future__ import annotations
@@ -37,7 +36,8 @@ def metric(key: str, value: float, ts: int, step: int) -> Any:
 def param_list(params: dict[str, Any]) -> list[Any]:
     from mlflow.entities import Param
 
-    return [Param(k, mask(str(v))[:PARAM_MAX]) for k, v in params.items()]
+    # MLflow refuses `+` in a name; Hydra's `+w` (a define-by-run param adding key w) is param w
+    return [Param(k.lstrip("+"), mask(str(v))[:PARAM_MAX]) for k, v in params.items()]
 
 
 def tag_list(tags: dict[str, Any]) -> list[Any]:
@@ -162,22 +162,31 @@ class RunLayout:
         self.client.set_terminated(self.parent_id, status=status)
 
     # --- child runs ----------------------------------------------------------------------------
-    def trial_started(self, number: int, tags: dict[str, str], start_ms: int) -> str:
+    def create_trial_run(self, number: int, tags: dict[str, str], start_ms: int,
+                         params: dict[str, Any] | None = None) -> str:
+        """Trial `number`'s child run, starting when the trial was placed; not yet its run here (see
+        `adopt`), so the writer's opener thread can create it ahead of the queued writes."""
         all_tags = {"mlflow.parentRunId": self.parent_id, "trial.number": str(number), "trial.state": "RUNNING",
                     "sweep.name": self.spec.name, **tags}
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=all_tags,
                                      start_time=start_ms)
-        self.runs[number] = run.info.run_id
+        if params:
+            # if this fails the run exists without params: the writer logs them with its next write
+            self.client.log_batch(run.info.run_id, params=param_list(params))
         return run.info.run_id
 
+    def trial_started(self, number: int, tags: dict[str, str], start_ms: int) -> str:
+        run_id = self.runs[number] = self.create_trial_run(number, tags, start_ms)
+        return run_id
+
     def find_trial_run(self, number: int) -> str | None:
-        """The child run of trial `number` already in MLflow (one its worker created), if any."""
+        """The child run of trial `number` already in MLflow (one an earlier writer created), if any."""
         found = self.client.search_runs([self.experiment_id], max_results=1, filter_string=(
             f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.`trial.number` = '{number}'"))
         return found[0].info.run_id if found else None
 
     def adopt(self, number: int, run_id: str) -> None:
-        """The run trial `number`'s worker created (trial_run.py)."""
+        """The run created for trial `number` before its worker started it (the writer's opener)."""
         self.runs[number] = run_id
 
     def log(self, number: int, metrics: list[Any] | None = None, params: list[Any] | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...messages import TrialRecord
@@ -29,11 +29,24 @@ class TrialStarted:
 
 
 @dataclass
+class OpenRun:
+    """Create trial `number`'s run now, ahead of the queued writes (the writer's priority channel):
+    the trial's worker gets its id before the trial's code starts."""
+
+    number: int
+    tags: dict[str, str]
+    params: dict[str, Any]
+    ts: int  # when the trial was placed: the run's start
+
+
+@dataclass
 class RunOpened:
-    """The run the trial's worker created (None: it could not, the writer creates it)."""
+    """The trial's worker started it in the run created for it (None: it has none, the writer
+    finds or creates it), with what the worker learnt of its place (its GPUs)."""
 
     number: int
     run_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from ..base import Memo, Tracker
 from .lookup import UI_PORT, run_url, sweep_command, tracking_uri, ui_hint
 from .ops import (
     BestSoFar,
+    OpenRun,
     RunOpened,
     SweepEnded,
     SweepReport,
@@ -31,9 +32,10 @@ from .ops import (
     TrialMetrics,
     TrialStarted,
 )
-from .trial_run import TARGET as OPEN_RUN
+from .trial_run import TARGET as ADOPT_RUN
 
 PARENT_KEY = "parent_run_id"
+OPEN_WAIT_S = 5.0  # the longest a trial's placement waits for its run (the opener takes ~10-30 ms)
 
 
 class MlflowTracker(Tracker):
@@ -52,16 +54,20 @@ class MlflowTracker(Tracker):
         ctx = mp.get_context("spawn")
         self._q: Any = ctx.Queue()
         self._results: Any = ctx.Queue()
+        self._opens: Any = ctx.Queue()  # the writer's priority channel: trial runs to create now
+        self._opened: Any = ctx.Queue()  # its answers: (trial number, run id or None)
+        self._waiting_open: int | None = None  # a trial whose run the writer has not answered for
         self._parent: str | None = None
         self._experiment_id: str | None = None
         self._parent_error: str | None = None
-        self._hooked: set[int] = set()  # trials whose worker opens their run
+        self._hooked: set[int] = set()  # trials whose run the writer's opener was asked for
         self._down = False  # the writer found MLflow down (and has not seen it back)
         self._errors = 0
         from .writer import serve
 
         self._proc = ctx.Process(target=serve, args=(spec, self.uri, self.experiment, self._saved_parent, uid,
-                                                     self._q, self._results, reopen), name="sweeper-mlflow", daemon=True)
+                                                     self._q, self._results, reopen, self._opens, self._opened),
+                                 name="sweeper-mlflow", daemon=True)
         start_without_main(self._proc)
 
     # --- Tracker -------------------------------------------------------------------------------
@@ -80,16 +86,41 @@ class MlflowTracker(Tracker):
         self._drain_results()
         if self._parent is None or self._experiment_id is None or self._down:
             return []  # MLflow is not there (yet, or now): the writer creates the run when it can
+        if self._waiting_open is not None:
+            self._await_open(self._waiting_open, 0)  # a late answer, if it came meanwhile
+            if self._waiting_open is not None:
+                return []  # the opener is still on an earlier run (MLflow slow or down): no wait per trial
         self._hooked.add(number)
-        run_tags = {"trial.number": str(number), "trial.state": "RUNNING", "sweep.name": self.spec.name, **tags}
-        return [ViewHook(self.name, OPEN_RUN, {"uri": self.uri, "experiment_id": self._experiment_id,
-                                               "parent_run_id": self._parent, "run_name": f"trial-{number}",
-                                               "tags": run_tags, "params": params, "start_ms": int(time.time() * 1000)})]
+        self._opens.put(OpenRun(number, {"trial.number": str(number), "trial.state": "RUNNING", **tags}, params,
+                                int(time.time() * 1000)))
+        run_id = self._await_open(number, OPEN_WAIT_S)
+        if run_id is None:
+            # no run id in time: the trial starts outside MLflow's env; the writer gives it the run
+            # the opener makes (or one of its own) with its first report or its end
+            return []
+        return [ViewHook(self.name, ADOPT_RUN, {"run_id": run_id, "uri": self.uri,
+                                                "experiment_id": self._experiment_id})]
 
-    def trial_opened(self, number: int, refs: dict[str, str | None]) -> None:
+    def _await_open(self, number: int, timeout: float) -> str | None:
+        """The opener's answer for trial `number` (older answers, for trials that did not wait for
+        theirs, are dropped: the writer adopts those runs itself)."""
+        self._waiting_open = number
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                got, run_id = self._opened.get(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+            except (queue.Empty, EOFError, OSError):
+                if time.monotonic() >= deadline or not self._proc.is_alive():
+                    return None
+                continue
+            if got == number:
+                self._waiting_open = None
+                return run_id
+
+    def trial_opened(self, number: int, refs: dict[str, str | None], tags: dict[str, str]) -> None:
         if number in self._hooked:
             self._hooked.discard(number)
-            self._q.put(RunOpened(number, refs.get(self.name)))
+            self._q.put(RunOpened(number, refs.get(self.name), tags))
 
     def trial_started(self, number: int, params: dict[str, Any], tags: dict[str, str]) -> None:
         self._q.put(TrialStarted(number, params, tags, int(time.time() * 1000), hooked=number in self._hooked))
@@ -106,7 +137,7 @@ class MlflowTracker(Tracker):
             return
         tags = None
         if b.improved:
-            tags = {f"best.{k}": str(v) for k, v in b.params.items()}
+            tags = {f"best.{k.lstrip('+')}": str(v) for k, v in b.params.items()}  # MLflow refuses `+`
             tags["best.trial"] = str(b.number)
             tags[f"best.{self.spec.metrics[0]}"] = repr(b.values[0])
         value = trial.values[0] if trial.values else None
@@ -197,6 +228,7 @@ class MlflowTracker(Tracker):
 
     def _close(self, state: str | None, counts: dict[str, int] | None = None, timeout: float = 300.0) -> None:
         """Set the parent's final state (None: leave it) and wait for every queued write."""
+        self._opens.put(None)
         self._q.put(SweepEnded(state, counts))
         self._q.put(None)
         deadline = time.monotonic() + timeout
@@ -206,5 +238,6 @@ class MlflowTracker(Tracker):
         if self._proc.is_alive():
             self._proc.kill()
         self._proc.join(5)
-        self._q.close()
-        self._q.join_thread()
+        for q in (self._q, self._opens):
+            q.close()
+            q.join_thread()

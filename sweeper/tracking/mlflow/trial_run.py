@@ -1,11 +1,10 @@
-"""The trial's own MLflow run, opened by its worker (a `ViewHook` target, see runtime/views.py).
+"""The trial's own MLflow run, as its worker starts it (a `ViewHook` target, see runtime/views.py).
 
-Creating the child run where the trial runs, just before its code starts, gives the run its true
-start time and lets the trial's own `mlflow.start_run()` continue it: the trial's environment
-names the run (`MLFLOW_RUN_ID`), the store and the experiment. The run exists before the trial
-starts, and the store was created by the writer before the first trial was placed, so trials
-logging to MLflow themselves never race to create or migrate it. The writer adopts the run id
-when the worker sends it back and logs the rest (params, reports, the end) into it.
+The writer creates the run when the driver places the trial (writer.py's opener), with the
+trial's true start time and its params; the worker only hands the trial its id, the store and the
+experiment (`MLFLOW_RUN_ID`, ...), so the trial's own `mlflow.start_run()` continues it. The
+worker imports no MLflow for this: a trial that never touches MLflow costs its worker nothing,
+not the seconds of CPU and ~150 MB an `import mlflow` takes.
 """
 
 from __future__ import annotations
@@ -13,15 +12,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any
 
-TARGET = f"{__name__}:open_run"
+TARGET = f"{__name__}:adopt_run"
 
 
 class TrialRun:
     def __init__(self, run_id: str, uri: str, experiment_id: str) -> None:
         self.ref: str | None = run_id
         self.env = {"MLFLOW_RUN_ID": run_id, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_ID": experiment_id}
+        self.tags = gpu_tags()
 
     def close(self) -> None:
         """A function trial that left its run active (start_run without `with`) must not leave it
@@ -34,7 +33,8 @@ class TrialRun:
 
 
 def gpu_tags() -> dict[str, str]:
-    """The GPUs this trial sees (model, driver, CUDA), when it was given any."""
+    """The GPUs this trial sees (model, driver, CUDA), when it was given any: asked where the trial
+    runs, since on Ray that is another machine than the writer's."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     if not visible.strip() or visible.strip() == "-1":
         return {}
@@ -57,31 +57,6 @@ def gpu_tags() -> dict[str, str]:
     return tags
 
 
-def open_run(number: int, *, uri: str, experiment_id: str, parent_run_id: str, run_name: str,
-             tags: dict[str, str], start_ms: int, params: dict[str, Any] | None = None) -> TrialRun:
-    """Create trial `number`'s child run under the sweep's parent run, with its params. It starts
-    when the driver placed the trial (`start_ms`), as the study's trial does: a worker's first
-    imports are the trial's time too. The params are logged here, not by the writer: a running
-    trial shows them in MLflow at once, and the writer, one process for all workers, has a write
-    less per trial."""
-    from .lookup import quiet_mlflow, unreachable
-
-    down = unreachable(uri)  # a server that is down costs the trial a TCP connect, not MLflow's retries
-    if down:
-        raise ConnectionError(f"MLflow at {uri} does not answer: {down}")
-    quiet_mlflow()
-    if uri.startswith("sqlite:///"):
-        from .store import commit_without_fsync
-
-        commit_without_fsync()
-    from mlflow.tracking import MlflowClient
-
-    all_tags: dict[str, Any] = {"mlflow.parentRunId": parent_run_id, **tags, **gpu_tags()}
-    client = MlflowClient(tracking_uri=uri)
-    run = client.create_run(experiment_id, start_time=start_ms, tags=all_tags, run_name=run_name)
-    if params:
-        from .layout import param_list
-
-        # if this fails the run exists without params: the writer finds and adopts it, and logs them
-        client.log_batch(run.info.run_id, params=param_list(params))
-    return TrialRun(run.info.run_id, uri, experiment_id)
+def adopt_run(number: int, *, run_id: str, uri: str, experiment_id: str) -> TrialRun:
+    """Trial `number` runs in the run the writer created for it."""
+    return TrialRun(run_id, uri, experiment_id)
