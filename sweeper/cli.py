@@ -107,10 +107,20 @@ def launch(file: str, overrides: tuple[str, ...], storage: str | None, dry_run: 
     from . import api
 
     spec = api.load(file, list(overrides), storage=storage)
+    if spec.definition.get("_dialect"):  # another door than sweeper's own: say which, first
+        click.echo(_dialect_line(spec.definition, file))
     if dry_run:
         click.echo(api.describe(spec))
         return
     api.run(spec, resume=resume, progress=_progress(spec.name, spec.metrics[0], spec.objectives[0].goal), echo=click.echo)
+
+
+def _dialect_line(definition: dict, file: str) -> str:
+    """The first line of a launch: which dialect read the file, and what it noted while translating."""
+    dialect = definition["_dialect"]
+    what = {"wandb": "a W&B sweep file"}.get(dialect, f"a {dialect} file")
+    notes = "; ".join(definition.get("_notes") or [])
+    return f"{file}: read as {what} (dialect {dialect})" + (f"; {notes}" if notes else "")
 
 
 @main.command()

@@ -38,9 +38,17 @@ class Native(Dialect):
         return raw
 
 
-#: the other doors, tried in order; the native dialect takes whatever none of them claims
-DIALECTS: list[Dialect] = []
 NATIVE = Native()
+
+
+def _others() -> list[Dialect]:
+    from .wandb_sweep import WandbDialect  # after Dialect: it subclasses it
+
+    return [WandbDialect()]
+
+
+#: the other doors, tried in order; the native dialect takes whatever none of them claims
+DIALECTS: list[Dialect] = _others()
 
 
 def detect(raw: dict[str, Any]) -> Dialect:

@@ -210,6 +210,11 @@ def parse_param(name: str, raw: Any, source: str) -> Param:
         return _from_expression(name, raw, key, source)
     if isinstance(raw, dict) and raw and set(raw) <= _WANDB_KEYS:
         return _from_wandb(name, raw, key, source)
+    if isinstance(raw, dict):  # a silent constant holding a mapping is the worst misreading: refuse it
+        unknown = sorted(str(k) for k in raw if k not in _WANDB_KEYS)
+        raise SpecError(source, key, f"a mapping here is a W&B form with keys {', '.join(sorted(_WANDB_KEYS))}"
+                        f"{f', not {unknown[0]!r}' if unknown else ''}; a constant mapping is written "
+                        "{value: {...}}")
     return Param(name, "fixed", value=raw, expr=repr(raw))
 
 
@@ -348,6 +353,11 @@ def _from_wandb(name: str, raw: dict, key: str, source: str) -> Param:
         q = raw.get("q", 1.0)
         if isinstance(q, bool) or not isinstance(q, (int, float)) or q <= 0:
             raise SpecError(source, f"{key}.q", f"must be a number > 0, got {q!r}")
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, q)):  # W&B: integer q → ints
+            first, last = q * math.ceil(low / q), q * math.floor(high / q)
+            if first >= last:
+                raise SpecError(source, key, f"no two multiples of q={q} in [{low}, {high}]")
+            return Param(name, "int", low=first, high=last, step=q, expr=expr)
         n = math.floor((high - low) / q + 1e-9)
         return Param(name, "float", low=float(low), high=_tidy(low + n * q), step=float(q), expr=expr)
     return Param(name, "float", low=float(low), high=float(high), expr=expr)
