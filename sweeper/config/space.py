@@ -213,8 +213,8 @@ def parse_param(name: str, raw: Any, source: str) -> Param:
     if isinstance(raw, dict):  # a silent constant holding a mapping is the worst misreading: refuse it
         unknown = sorted(str(k) for k in raw if k not in _WANDB_KEYS)
         raise SpecError(source, key, f"a mapping here is a W&B form with keys {', '.join(sorted(_WANDB_KEYS))}"
-                        f"{f', not {unknown[0]!r}' if unknown else ''}; a constant mapping is written "
-                        "{value: {...}}")
+                        f"{f', not {unknown[0]!r}' if unknown else ''}, or a conditional parameter "
+                        "{when: other=value, sweep: ...}; a constant mapping is written {value: {...}}")
     return Param(name, "fixed", value=raw, expr=repr(raw))
 
 
