@@ -12,7 +12,7 @@ from .errors import SpecError, SweepError
 
 if TYPE_CHECKING:
     from .driver.loop import ProgressView
-from .ui.tables import number, table
+from .ui.tables import column, number, table
 
 STORAGE_HELP = "SQLAlchemy URL of the sweep storage [default: sqlite:///.sweeps/sweeps.db in this directory]"
 
@@ -203,12 +203,15 @@ def status(name: str, storage: str | None, as_json: bool) -> None:
                f"of n_trials={s['n_trials']}"
                + "".join(f", {k} {v}" for k, v in s["budget"].items()))
     params = list(dict.fromkeys(k for t in s["trials"] for k in t["params"]))
+    trials = s["trials"]
+    # each number column at one precision, so its decimal points line up
+    values = [column([t["values"][m] for t in trials]) for m in s["metrics"]]
+    shown = [column([t["params"].get(k) for t in trials], "") for k in params]
     rows = []
-    for t in s["trials"]:
+    for i, t in enumerate(trials):
         duration = "-" if t["duration_s"] is None else f"{t['duration_s']:.1f}"
-        rows.append((str(t["number"]), t["state"], *(number(t["values"][m]) for m in s["metrics"]),
-                     "*" if t["best"] else "", number(t["last_step"]), duration,
-                     *(number(t["params"].get(k), "") for k in params),
+        rows.append((str(t["number"]), t["state"], *(v[i] for v in values),
+                     "*" if t["best"] else "", number(t["last_step"]), duration, *(p[i] for p in shown),
                      (str(t["error"] or "").strip().splitlines() or [""])[0][:80]))
     metrics, right = s["metrics"], {0}
     right |= {2 + i for i in range(len(metrics))} | {3 + len(metrics), 4 + len(metrics)}

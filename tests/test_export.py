@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from helpers import SWEEP, TESTS, free_port, run_cli, wait_for, write
 
+from sweeper.ui.tables import column
+
 TRIAL = '''
 import sweeper
 
@@ -188,10 +190,12 @@ def test_status_text_right_aligns_numbers_and_marks_the_best(swept):
     assert "VALUE" not in header and len(rows) == 6
     ends = {c: header.index(c) + len(c) for c in ("TRIAL", "loss", "LAST_STEP", "DURATION_S", "x")}
     best = study.best_trial.number
-    for t, line in zip(study.trials, rows, strict=True):
-        cells = {"TRIAL": str(t.number), "loss": "-" if t.value is None else f"{t.value:.6g}", "LAST_STEP": "2",
-                 "DURATION_S": f"{(t.datetime_complete - t.datetime_start).total_seconds():.1f}",
-                 "x": f"{t.params['x']:.6g}"}
+    losses, xs = column([t.value for t in study.trials]), column([t.params["x"] for t in study.trials])
+    # one precision per column: the decimal points of a column line up
+    assert len({line.index(".", ends["x"] - len(xs[0])) for line in rows}) == 1
+    for t, line, loss, x in zip(study.trials, rows, losses, xs, strict=True):
+        cells = {"TRIAL": str(t.number), "loss": loss, "LAST_STEP": "2",
+                 "DURATION_S": f"{(t.datetime_complete - t.datetime_start).total_seconds():.1f}", "x": x}
         for col, text in cells.items():  # right-aligned: each number ends where its header ends
             end = ends[col]
             assert line[end - len(text):end] == text and line[end - len(text) - 1] == " ", (col, line)

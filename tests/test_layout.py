@@ -90,7 +90,7 @@ def test_layout_on_a_real_tracking_server(workdir, mlflow_server):
     best_run = by_number[best.number].info.run_id
     assert [k.info.run_id for k in kids if k.data.tags.get("trial.best") == "true"] == [best_run]
     note = tags["mlflow.note.content"]  # the parent's description: the answer first
-    assert f"/runs/{best_run})" in note and f"trial-{best.number}" in note and "minimize `loss`" in note
+    assert f"/runs/{best_run}?workflowType=machine_learning)" in note and f"trial-{best.number}" in note and "minimize `loss`" in note
     assert f"| x | {best.params['x']:.6g} |" in note and "**8** of 8 trials finished" in note
     # every complete trial's objective on the parent, on the best line's steps
     per_trial = sorted(client.get_metric_history(parent.info.run_id, "trial_loss"), key=lambda m: m.step)
@@ -130,7 +130,7 @@ def test_embedded_defaults_need_no_setup(workdir):
     # the parent run's page in the model-training view, and a command that works in a fresh shell
     parents, _ = runs_of(mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db"), "layout")
     assert f"/runs/{parents[0].info.run_id}?workflowType=machine_learning" in p.stdout
-    assert re.search(r"once MLflow's UI runs: /\S+/bin/sweep ui layout\n", p.stdout)
+    assert re.search(r"open it with: /\S+/bin/sweep ui layout\n", p.stdout)
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     parents, kids = runs_of(client, "layout")
     assert len(parents) == 1 and len(kids) == 4

@@ -439,6 +439,6 @@ def test_the_best_tag_moves_and_the_description_follows_the_best(
                                                                M("trial_loss", 0.9, 30, 3)]
     assert final == update
     first, second, last = r.layout.notes
-    assert "[trial-0](#/experiments/exp-1/runs/run-0)" in first and "| x | 0.5 |" in first
-    assert "[trial-1](#/experiments/exp-1/runs/run-1)" in second and "Best loss = 0.2**" in second
+    assert "[trial-0](#/experiments/exp-1/runs/run-0?workflowType=machine_learning)" in first and "| x | 0.5 |" in first
+    assert "[trial-1](#/experiments/exp-1/runs/run-1?workflowType=machine_learning)" in second and "Best loss = 0.2**" in second
     assert "**3** of 5 trials finished (3 complete) · sweep **FINISHED**" in last and "run-1" in last

@@ -31,8 +31,9 @@ class BestTrial:
 
 
 def run_link(experiment_id: str, run_id: str) -> str:
-    """A link MLflow's UI follows from a run note (hash routing, relative to the UI's root)."""
-    return f"#/experiments/{experiment_id}/runs/{run_id}"
+    """A link MLflow's UI follows from a run note (hash routing, relative to the UI's root), into its
+    model-training view: without `workflowType`, MLflow 3 opens the run in its GenAI view."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
 def note(spec: SweepSpec, experiment_id: str, best: BestTrial | None, finished: int,

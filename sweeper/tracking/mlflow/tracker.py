@@ -183,7 +183,7 @@ class MlflowTracker(Tracker):
         if self.uri.startswith(("http://", "https://")):
             return f"runs: {mask(run_url(self.uri, self._experiment_id, self._parent))}"
         url = run_url(f"http://127.0.0.1:{UI_PORT}", self._experiment_id, self._parent)
-        return f"runs: {url}\n      once MLflow's UI runs: {sweep_command()} ui {shlex.quote(self.spec.name)}"
+        return f"runs: {url}\n      open it with: {sweep_command()} ui {shlex.quote(self.spec.name)}"
 
     def reference(self) -> str | None:
         return self.parent_run_id
