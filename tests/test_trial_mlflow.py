@@ -88,9 +88,9 @@ def test_a_run_left_open_does_not_swallow_the_next_trial_of_its_worker(workdir, 
 
 
 @pytest.mark.slow
-def test_command_trials_logging_themselves_land_in_their_runs(workdir):
+def test_command_trials_logging_themselves_land_in_their_runs(workdir, mlflow_server):
     write(workdir / "train.py", COMMAND_SCRIPT)
     text = SWEEP.replace("NAME", "owncmd").replace("TRIAL", "command: python train.py").replace("N", "4")
-    write(workdir / "sweep.yaml", text)
+    write(workdir / "sweep.yaml", text + f"tracking: {{uri: {mlflow_server}}}\n")  # a real MLflow server
     run_cli(["launch", "sweep.yaml"], workdir, check=True)
-    check_own_runs(workdir, f"sqlite:///{workdir}/mlflow.db", "owncmd", 4, f"sqlite:///{workdir}/.sweeps/sweeps.db")
+    check_own_runs(workdir, mlflow_server, "owncmd", 4, f"sqlite:///{workdir}/.sweeps/sweeps.db")

@@ -1,5 +1,5 @@
 """The way out of a sweep: `sweep report` (one offline HTML file) and `sweep best --register` (the best
-trial's own model into MLflow's Model Registry, under an alias), on the embedded stores."""
+trial's own model into MLflow's Model Registry, under an alias), the registry on a real `mlflow server`."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def one_line_error(p, *words: str) -> None:
 
 
 @pytest.mark.slow
-def test_report_and_register_the_best_trials_model(workdir):
-    write(workdir / "sweep.yaml", SWEEP.replace("NAME", "reg").replace("FN", "logs_a_model"))
+def test_report_and_register_the_best_trials_model(workdir, mlflow_server):
+    write(workdir / "sweep.yaml", SWEEP.replace("NAME", "reg").replace("FN", "logs_a_model")
+          + f"tracking: {{uri: {mlflow_server}}}\n")
     run_cli(["launch", "sweep.yaml"], workdir, check=True)
     study = optuna.load_study(study_name="reg", storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
     best = study.best_trial
@@ -51,7 +52,7 @@ def test_report_and_register_the_best_trials_model(workdir):
     one_line_error(p, "--alias", "reserved")
     p = run_cli(["best", "reg", "--register", "reg-model"], workdir, check=True)
     assert "registered reg-model version 1 (alias 'best')" in p.stdout
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
     version = client.get_model_version_by_alias("reg-model", "best")
     runs = client.search_runs([client.get_experiment_by_name("reg").experiment_id],
                               filter_string=f"tags.`trial.number` = '{best.number}'")
