@@ -466,8 +466,9 @@ def report(study: optuna.Study, spec: SweepSpec, folder: str | os.PathLike[str])
     """Write sweep `spec`'s report (report.html, PNG previews) into `folder`; returns `viz.Built`."""
     from . import viz
 
+    front = studies.front(study) if len(spec.objectives) > 1 else None
     return viz.build(study, folder, title=f"Sweep {spec.name}", metric_names=list(spec.metrics),
-                     directions=list(spec.directions))
+                     directions=list(spec.directions), front=front)
 
 
 def _report_to(tracker: Tracker, spec: SweepSpec, study: optuna.Study, say: Echo) -> None:

@@ -37,7 +37,8 @@ def _dominated(t, others) -> bool:
 def test_two_objectives_with_a_constraint_give_the_feasible_front(workdir, method):
     name = f"mo-{method}"
     write(workdir / "sweep.yaml", SWEEP.replace("NAME", name).replace("METHOD", method))
-    launched = run_cli(["launch", "sweep.yaml"], workdir, check=True).stdout
+    report = {"SWEEPER_REPORT": "1"} if method == "nsgaii" else {}  # once: the report and front.csv on the parent
+    launched = run_cli(["launch", "sweep.yaml"], workdir, env=report, check=True).stdout
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"] and study.metric_names == ["f1", "f2"]
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
@@ -65,6 +66,10 @@ def test_two_objectives_with_a_constraint_give_the_feasible_front(workdir, metho
               if "mlflow.parentRunId" not in r.data.tags][0]
     assert parent.data.tags["sweep.front"] == ",".join(str(n) for n in sorted(want))
     assert {n for n, k in kids.items() if k.data.tags.get("trial.front") == "true"} == want  # each member's run
+    if report:
+        table = client.download_artifacts(parent.info.run_id, "report/front.csv", str(workdir))
+        rows = open(table).read().splitlines()
+        assert rows[0].startswith("trial,f1,f2,") and {int(r.split(",")[0]) for r in rows[1:]} == want
     text = run_cli(["best", name], workdir, check=True).stdout
     assert text.startswith(f"Pareto front of {name}: {len(want)} trials")
     # `sweep status` marks the same trials; the plain progress lines counted the front as it grew

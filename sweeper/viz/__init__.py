@@ -26,8 +26,9 @@ which a subpackage of that name would shadow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -42,20 +43,36 @@ class Built:
     html: Path
     images: list[Path]
     importances: dict[str, float]  # {param: share} of the first objective, {} when unknown
+    tables: list[Path] = field(default_factory=list)  # front.csv with several objectives
 
     @property
     def files(self) -> list[str]:
-        return [str(self.html), *map(str, self.images)]
+        return [str(self.html), *map(str, self.images), *map(str, self.tables)]
 
 
 def build(study: optuna.Study, folder: str | Path, *, title: str, metric_names: list[str],
-          directions: list[str] | None = None) -> Built:
-    """The report a sweep leaves behind: `report.html`, PNG previews and the importances, in `folder`."""
+          directions: list[str] | None = None, front: list[Any] | None = None) -> Built:
+    """The report a sweep leaves behind: `report.html`, PNG previews and the importances, in `folder`;
+    with several objectives, `front` (the Pareto front's trials) as `front.csv` too."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     html = write_report(study, folder / "report.html", title=title, metric_names=metric_names, directions=directions)
     images = write_images(study, folder, metric_names=metric_names, directions=directions)
-    return Built(html, images, param_importances(study, metric_names))
+    tables = [write_front(front, folder / "front.csv", metric_names)] if front is not None else []
+    return Built(html, images, param_importances(study, metric_names), tables)
+
+
+def write_front(trials: list[Any], path: Path, metric_names: list[str]) -> Path:
+    """The Pareto front as a table: one row per trial, its objectives, then its params."""
+    import csv
+
+    params = list(dict.fromkeys(k for t in trials for k in t.params))
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["trial", *metric_names, *params])
+        for t in trials:
+            w.writerow([t.number, *t.values, *(t.params.get(k, "") for k in params)])
+    return path
 
 
 __all__ = ["Built", "Objective", "build", "param_importances", "resolve_objectives", "write_images", "write_report"]
