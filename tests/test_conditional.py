@@ -52,3 +52,14 @@ def test_conditional_parameters_exist_only_where_their_conditions_hold(workdir, 
         assert ("momentum" in params) == (params["optimizer"] == "sgd") and ("beta2" in params) == (params["optimizer"] == "adam")
         assert ("net.patch" in params) == (params["arch"] == "vit") and params["net.width"] == "64"
     assert any("momentum" in k.data.params for k in kids) and any("beta2" in k.data.params for k in kids)
+
+
+@pytest.mark.parametrize("when, says", [("optimiser=sgd", "names 'optimiser', which is not another parameter"),
+                                        ("optimizer=rmsprop", "optimizer never takes 'rmsprop'")])
+def test_a_bad_condition_is_one_line_and_creates_nothing(workdir, when, says):
+    text = SWEEP.replace("NAME", "badcond").replace("METHOD", "tpe").replace("N", "4")
+    write(workdir / "sweep.yaml", text.replace("when: optimizer=sgd", f"when: {when}"))
+    p = run_cli(["launch", "sweep.yaml"], workdir)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and "params.momentum.when" in lines[0] and says in lines[0], p.stderr
+    assert not (workdir / ".sweeps").exists() and not (workdir / "mlflow.db").exists()
