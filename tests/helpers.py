@@ -169,7 +169,10 @@ def start_mlflow_server(d: Path, port: int, timeout: float = 90) -> subprocess.P
             [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{d}/server.db",
              "--default-artifact-root", str(d / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1"],
-            stdout=log, stderr=log, start_new_session=True)
+            stdout=log, stderr=log, start_new_session=True,
+            # its job runner (GenAI judges, trace rollups: 7 huey processes, ~28 CPU-s to start) is
+            # nothing sweeper uses; `sweep ui` turns it off too
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _healthy(url), f"answer from {url}/health", timeout=timeout, proc=proc, interval=0.1)
