@@ -145,7 +145,8 @@ class Driver:
         # what every trial has; conditional params are drawn after `ask` (search/conditional.py)
         self.dists = {n: p.distribution() for n, p in spec.params.items() if not p.is_fixed and not p.is_conditional}
         self.fixed = {n: p.value for n, p in spec.params.items() if p.is_fixed and not p.is_conditional}
-        self.conditional = any(p.is_conditional for p in spec.params.values())
+        self.conditional = (conditional.ConditionalSpace(spec.params)
+                            if any(p.is_conditional for p in spec.params.values()) else None)
         self.objective = spec.objectives[0]  # what reports and the pruner judge
         #: search.configure: more params suggested define-by-run after the declared ones, given the
         #: trials' base config (a front door's own `jobs`, else ours; made once, when first needed)
@@ -201,7 +202,7 @@ class Driver:
         """A trial cut off inside `ask` has only some of its params: choose the rest now (its grid
         point, or a random draw), so its retry runs the very params the study records for it."""
         missing = [n for n in self.dists if n not in t.params]
-        if not missing and not (self.conditional and conditional.missing(self.spec.params, t.params)):
+        if not missing and not (self.conditional and self.conditional.missing(t.params)):
             return
         from optuna.samplers import RandomSampler
 
@@ -227,7 +228,7 @@ class Driver:
         for name in missing:
             choose(name, self.dists[name])
         # then its active conditional params, one at a time: each value may switch on the next
-        while self.conditional and (todo := conditional.missing(self.spec.params, known)):
+        while self.conditional and (todo := self.conditional.missing(known)):
             choose(todo[0].name, todo[0].distribution())
 
     def _requeue_orphans(self) -> None:
@@ -329,7 +330,7 @@ class Driver:
             self.study.enqueue_trial({k: v for k, v in retry.params.items() if k not in self.fixed},
                                      user_attrs=RetryQueue.user_attrs(retry))
         trial = self.study.ask(self.dists)
-        active_fixed = conditional.draw(trial, self.spec.params) if self.conditional else {}
+        active_fixed = self.conditional.draw(trial) if self.conditional else {}
         if self.configure is not None and not self._configured(trial):
             return None
         number = trial.number

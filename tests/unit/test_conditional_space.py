@@ -55,10 +55,11 @@ def test_a_trial_draws_only_its_active_parameters_and_a_retry_draws_them_again()
     ps = parse_params(SPACE, "s.yaml")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     dists = {n: p.distribution() for n, p in ps.items() if not p.is_fixed and not p.is_conditional}
+    space = conditional.ConditionalSpace(ps)
     seen = []
     for _ in range(40):
         t = study.ask(dists)
-        fixed = conditional.draw(t, ps)
+        fixed = space.draw(t)
         seen.append({**t.params, **fixed})
         study.tell(t, 0.0)
     for s in seen:
@@ -71,7 +72,7 @@ def test_a_trial_draws_only_its_active_parameters_and_a_retry_draws_them_again()
     first = {k: v for k, v in seen[0].items() if k != "model.patch"}
     study.enqueue_trial(first)
     t = study.ask(dists)
-    conditional.draw(t, ps)
+    space.draw(t)
     assert t.params == first
 
 
