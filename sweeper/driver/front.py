@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..config.spec import Objective
+from ..state.store import dominates
 
 
 class FrontTracker:
@@ -20,16 +21,12 @@ class FrontTracker:
     def add(self, values: Sequence[float]) -> int:
         """Add a feasible complete trial's values; the front's size after it."""
         v = [s * x for s, x in zip(self.signs, values, strict=True)]
-        if any(_dominates(p, v) for p in self.points):
+        if any(dominates(p, v) for p in self.points):
             return len(self.points)
-        self.points = [p for p in self.points if not _dominates(v, p)] + [v]
+        self.points = [p for p in self.points if not dominates(v, p)] + [v]
         return len(self.points)
 
     @property
     def size(self) -> int:
         return len(self.points)
 
-
-def _dominates(a: list[float], b: list[float]) -> bool:
-    """`a` is no worse than `b` in every objective and better in one (equal values: neither)."""
-    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b

@@ -229,6 +229,11 @@ def _feasible_complete(study: Any) -> list[Any]:
             if is_feasible(t)]
 
 
+def dominates(a: list[float], b: list[float]) -> bool:
+    """`a` is no worse than `b` in every (minimised) objective and better in one; equal values: neither."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+
 def front(study: Any) -> list[Any]:
     """The Pareto front of a study with several objectives: its feasible non-dominated complete
     trials, by number (Optuna's own `best_trials`)."""
@@ -238,8 +243,7 @@ def front(study: Any) -> list[Any]:
         signs = [-1 if d.name == "MAXIMIZE" else 1 for d in study.directions]
         own = [t for t in _feasible_complete(study) if not is_imported(t)]
         keyed = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in own]
-        front = [t for t, a in keyed if not any(all(x <= y for x, y in zip(b, a, strict=True)) and b != a
-                                                 for _, b in keyed)]
+        front = [t for t, a in keyed if not any(dominates(b, a) for _, b in keyed)]
     return sorted(front, key=lambda t: t.number)
 
 
