@@ -303,6 +303,9 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
             if storage is not None and studies.exists(storage, spec.name):
                 raise _name_taken(spec)
         backend = make_backend(spec)
+        from .tracking import warm_up
+
+        warm_up()  # the MLflow writer imports MLflow while the workers start and the study is made
         for warning in search.advice(spec):
             say(f"warning: {warning}")
         backend.start()

@@ -14,6 +14,9 @@ from helpers import TESTS, free_port, start_mlflow_server, start_ray, stop_mlflo
 # The report a sweep writes at its end (plots, ~2 s) is checked where it is the subject
 # (test_layout, test_report*); the suite's ~70 other sweeps skip it, as SWEEPER_REPORT=0 lets users do.
 os.environ.setdefault("SWEEPER_REPORT", "0")
+# The suite runs offline: MLflow's telemetry would start a thread in every process that imports
+# MLflow (each sweep's writer, the test process, the servers) to fetch its config from the internet.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,9 @@ from helpers import (
     write,
 )
 
-pytestmark = pytest.mark.ray  # every test here joins the module's real Ray cluster
+# every test here joins the module's real Ray cluster; with xdist (`make test`) they run on one worker,
+# which starts that cluster once
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray_cluster")]
 
 SWEEP = """
 defaults:

@@ -20,7 +20,8 @@ from optuna.trial import TrialState
 
 from sweeper.viz import write_report
 
-pytestmark = pytest.mark.browser
+# one xdist worker runs this module, so its module-scoped sweep is made once
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("report_browser")]
 CHROMIUM = os.environ.get("SWEEPER_CHROMIUM", "/usr/bin/chromium")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -8,6 +8,7 @@ run id once it has one, an error if MLflow could not be reached, and how many wr
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import shlex
 import time
@@ -39,24 +40,68 @@ PARENT_KEY = "parent_run_id"
 OPEN_WAIT_S = 5.0  # the longest a trial's placement waits for its run (the opener takes ~10-30 ms)
 
 
+@dataclasses.dataclass
+class WriterProcess:
+    """A started writer process and its channels: `q` (operations, its settings first), `results`
+    (its answers), `opens`/`opened` (the priority channel for trial runs and its answers)."""
+
+    proc: Any
+    q: Any
+    results: Any
+    opens: Any
+    opened: Any
+
+    @classmethod
+    def start(cls) -> WriterProcess:
+        import multiprocessing as mp
+
+        from .writer import serve
+
+        ctx = mp.get_context("spawn")
+        q, results, opens, opened = ctx.Queue(), ctx.Queue(), ctx.Queue(), ctx.Queue()
+        proc = ctx.Process(target=serve, args=(q, results, opens, opened), name="sweeper-mlflow", daemon=True)
+        start_without_main(proc)
+        return cls(proc, q, results, opens, opened)
+
+
+_spare: WriterProcess | None = None  # started by warm_up, for this process's next MlflowTracker
+
+
+def warm_up() -> None:
+    """Start the next tracker's writer process now, so that its import of MLflow (~2 CPU-s, most of
+    a writer's start) runs while the driver makes the study and starts the workers, not after.
+
+    The process touches no store until a tracker sends it its settings, so a launch refused after
+    this leaves nothing behind; it is a daemon, ended with this process.
+    """
+    global _spare
+    if _spare is None or not _spare.proc.is_alive():
+        _spare = WriterProcess.start()
+
+
+def _writer() -> WriterProcess:
+    global _spare
+    spare, _spare = _spare, None
+    return spare if spare is not None and spare.proc.is_alive() else WriterProcess.start()
+
+
 class MlflowTracker(Tracker):
     name = "mlflow"
 
     def __init__(self, spec: SweepSpec, memo: Memo, uid: str, reopen: bool = True,
                  parent_wait_s: float = 30.0) -> None:
         """`reopen`: mark the parent run RUNNING again (a resume does; `sweep sync` does not)."""
-        import multiprocessing as mp
-
         super().__init__(spec, memo, uid)
         self.uri = tracking_uri(spec.tracking.uri, spec.workdir)
         self.experiment = spec.tracking.experiment or spec.name
         self.parent_wait_s = parent_wait_s
         self._saved_parent: str | None = memo.get(PARENT_KEY)
-        ctx = mp.get_context("spawn")
-        self._q: Any = ctx.Queue()
-        self._results: Any = ctx.Queue()
-        self._opens: Any = ctx.Queue()  # the writer's priority channel: trial runs to create now
-        self._opened: Any = ctx.Queue()  # its answers: (trial number, run id or None)
+        writer = _writer()
+        self._proc = writer.proc
+        self._q: Any = writer.q
+        self._results: Any = writer.results
+        self._opens: Any = writer.opens  # the writer's priority channel: trial runs to create now
+        self._opened: Any = writer.opened  # its answers: (trial number, run id or None)
         self._waiting_open: int | None = None  # a trial whose run the writer has not answered for
         self._parent: str | None = None
         self._experiment_id: str | None = None
@@ -64,12 +109,7 @@ class MlflowTracker(Tracker):
         self._hooked: set[int] = set()  # trials whose run the writer's opener was asked for
         self._down = False  # the writer found MLflow down (and has not seen it back)
         self._errors = 0
-        from .writer import serve
-
-        self._proc = ctx.Process(target=serve, args=(spec, self.uri, self.experiment, self._saved_parent, uid,
-                                                     self._q, self._results, reopen, self._opens, self._opened),
-                                 name="sweeper-mlflow", daemon=True)
-        start_without_main(self._proc)
+        self._q.put((spec, self.uri, self.experiment, self._saved_parent, uid, reopen))
 
     # --- Tracker -------------------------------------------------------------------------------
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:

@@ -53,13 +53,22 @@ def _why(e: BaseException) -> str:
     return mask(" ".join(str(e).split("[SQL:")[0].split()))[:300]
 
 
-def serve(spec: SweepSpec, uri: str, experiment: str, parent_run_id: str | None, uid: str, q: Any, results: Any,
-          reopen: bool = True, opens: Any = None, opened: Any = None) -> None:
-    """The writer process's entry point."""
+def serve(q: Any, results: Any, opens: Any = None, opened: Any = None) -> None:
+    """The writer process's entry point. It imports MLflow at once, then waits for its settings
+    (the first item on `q`: spec, uri, experiment, parent run id, uid, reopen), so that it can be
+    started before the sweep's study exists (`tracker.warm_up`) and touches no store until told."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it closes us in order
     die_with_parent()
+    try:
+        import mlflow.tracking  # noqa: F401  (the ~2 CPU-s every writer pays, while the driver starts)
+    except Exception:  # said by the Writer when it needs MLflow, in its usual words
+        pass
+    settings = q.get()
+    if settings is None:  # the launch stopped before its sweep began
+        return
+    spec, uri, experiment, parent_run_id, uid, reopen = settings
     Writer(spec, uri, experiment, parent_run_id, uid, q, results, reopen, opens, opened).loop()
 
 
