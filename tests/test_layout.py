@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sqlite3
 
 import mlflow
 import optuna
@@ -127,6 +128,11 @@ def test_embedded_defaults_need_no_setup(workdir):
     write(workdir / "sweep.yaml", text.replace("n_trials: 8", "n_trials: 4"))
     p = run_cli(["launch", "sweep.yaml"], workdir, check=True)
     assert (workdir / ".sweeps" / "sweeps.db").exists() and (workdir / "mlflow.db").exists()
+    # the MLflow writer ends without the interpreter's teardown, but closes its store first: the store
+    # is whole in its one file, no WAL left beside it, every run in it (read with plain sqlite3)
+    assert not (workdir / "mlflow.db-wal").exists() and not (workdir / "mlflow.db-shm").exists()
+    with sqlite3.connect(f"file:{workdir}/mlflow.db?mode=ro", uri=True) as db:
+        assert db.execute("SELECT count(*) FROM runs WHERE status = 'FINISHED'").fetchone()[0] == 5
     # the parent run's page in the model-training view, and a command that works in a fresh shell
     parents, _ = runs_of(mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db"), "layout")
     assert f"/runs/{parents[0].info.run_id}?workflowType=machine_learning" in p.stdout

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import weakref
+from typing import Any
 
 from ...files import new_from_template
 
@@ -45,6 +47,7 @@ def _wal(path: str) -> None:
 
 
 _tuned = False
+_engines: weakref.WeakSet[Any] = weakref.WeakSet()  # the engines this process wrote with (close_engines)
 
 
 def commit_without_fsync() -> None:
@@ -66,6 +69,7 @@ def commit_without_fsync() -> None:
             conn.execute("PRAGMA synchronous=NORMAL")
 
     event.listen(Engine, "connect", on_connect)
+    event.listen(Engine, "engine_connect", lambda conn: _engines.add(conn.engine))
     _tuned = True
 
 
@@ -84,3 +88,12 @@ def create_sqlite_store(path: str) -> None:
         _wal(copy)  # a template made before stores were WAL
 
     new_from_template(path, f"mlflow-{VERSION}-empty.db", _migrated, here)
+
+
+
+def close_engines() -> None:
+    """Close the pooled connections of every SQLAlchemy engine this process used, as the
+    interpreter's teardown would: the last connection to a WAL-mode store folds the WAL into the
+    main file and removes it. The writer ends its process without that teardown (writer.serve)."""
+    for engine in list(_engines):
+        engine.dispose()
