@@ -9,12 +9,10 @@ from .errors import SpecError
 
 
 def check(spec: SweepSpec) -> None:
-    """What no single key can say: the policy against the search method, and keys against each other.
-    Each key's own bounds and defaults are the schema's (`config/schema.py`)."""
+    """What no single key can say: the policy against the objectives, and keys against each other.
+    Each key's own bounds and defaults are the schema's (`config/schema.py`). Grid search takes any
+    policy: a pruned point counts as run (`search/grid.py`), as in W&B."""
     es, opts = spec.early_stop, spec.early_stop.options
-    if es.type != "none" and spec.search.method == "grid":
-        raise SpecError(spec.source, "early_stop", f"{es.type!r} cannot be used with grid search, which must run every "
-                        "point to the end (use early_stop=none or another search method)")
     if es.type != "none" and len(spec.objectives) > 1:
         # Optuna's pruners compare one intermediate value per step and refuse several objectives;
         # pruning on the first one alone would throw away trials good on the others

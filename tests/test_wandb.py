@@ -139,13 +139,13 @@ wandb.finish()
 
 
 def test_unchanged_wandb_program_under_hyperband(workdir):
+    # a grid, as W&B allows with early_terminate: every point runs once, some of them pruned
     write(workdir / "train.py", WANDB_PROGRAM)
     write(workdir / "sweep.yaml", """
 program: train.py
-method: random
+method: grid
 project: wb-project
 metric: {name: loss, goal: minimize}
-run_cap: 5
 parameters:
   x: {values: [0, 1, 2, 3, 4, 5]}
   opt:
@@ -158,6 +158,7 @@ early_terminate: {type: hyperband, min_iter: 2, eta: 3}
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{workdir}/.sweeps/sweeps.db")
     states = [t.state.name for t in study.trials]
     assert "PRUNED" in states and "COMPLETE" in states, states
+    assert sorted(t.params["x"] for t in study.trials) == [0, 1, 2, 3, 4, 5]  # each point once, pruned or not
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     exp = client.get_experiment_by_name("wb-project")  # W&B's project names the MLflow experiment
     runs = {r.data.tags.get("trial.number"): r for r in client.search_runs([exp.experiment_id])
