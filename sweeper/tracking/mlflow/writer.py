@@ -70,7 +70,9 @@ def serve(q: Any, results: Any, opens: Any = None, opened: Any = None) -> None:
     if settings is None:  # the launch stopped before its sweep began
         return
     spec, uri, experiment, parent_run_id, uid, reopen = settings
-    Writer(spec, uri, experiment, parent_run_id, uid, q, results, reopen, opens, opened).loop()
+    writer = Writer(spec, uri, experiment, parent_run_id, uid, q, results, reopen, opens, opened)
+    writer.loop()
+    writer.wait_opener()
     _quick_exit(results)
 
 
@@ -114,6 +116,7 @@ class Writer:
         self._down_since: float | None = None
         self._said_down = False
         self._last_probe = 0.0
+        self._opener: threading.Thread | None = None
         self.best_metric = f"best_{spec.metrics[0]}"
         self.trial_metric = f"trial_{spec.metrics[0]}"
 
@@ -128,7 +131,8 @@ class Writer:
             self._results.put(("errors", self._errors))
             return
         if self._opens is not None:
-            threading.Thread(target=self._open_runs, name="sweeper-mlflow-opener", daemon=True).start()
+            self._opener = threading.Thread(target=self._open_runs, name="sweeper-mlflow-opener", daemon=True)
+            self._opener.start()
         self._results.put(("experiment", self.layout.experiment_id))
         self._results.put(("parent", self.layout.parent_id))
         if self.layout.resumed:
@@ -236,6 +240,12 @@ class Writer:
         self.best = BestTrial(op.best_number, op.value, dict(op.params or {}), run_id)
         self.layout.mark_best(op.best_number, previous.run_id if previous else None)
         self.layout.describe(note(self.spec, self.layout.experiment_id, self.best, op.step))
+
+    def wait_opener(self, timeout: float = 30.0) -> None:
+        """Let the opener finish the request it is on (the tracker closed its channel before the
+        loop's stop, so it is at its end), rather than cut it off mid-transaction."""
+        if self._opener is not None:
+            self._opener.join(timeout)
 
     def _open_runs(self) -> None:
         """The opener thread: trial runs, created as the driver places trials, ahead of the queue."""
