@@ -21,7 +21,8 @@ Completions after B steps (4 workers may overrun the budget by a report each) do
 **What it reports**, per problem and worker count, per policy: the best value at 25%, 50% and
 100% of B (median and interquartile range over seeds); the steps at which the policy's median
 anytime curve first reaches the unpruned sweep's final median best; and the speed-up, the
-unpruned sweep's steps to that value over the policy's. Then the issue's targets, judged, and
+unpruned sweep's steps to that value over the policy's; and on how many seeds the policy's best
+at 100% beats the unpruned sweep's of the same seed. Then the issue's targets, judged, and
 (`--plot`) the anytime curves: median and interquartile band of the best value against steps.
 Rows go to a JSON-lines file as each sweep ends (`--rows`), and a rerun with the same file skips
 the sweeps already there, so a long run can be stopped and resumed.
@@ -244,15 +245,18 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     target = statistics.median(best_at(r["trace"], budget) for r in by[base])
     base_curve = median_curve(by[base])
     base_steps = steps_to_reach(base_curve, target)
+    base_final = {r["seed"]: best_at(r["trace"], budget) for r in by[base]}
     out = {}
     for p in policies:
         curve = median_curve(by[p])
+        # seed by seed, since medians of the two can hide how often one beats the other
+        wins = sum(best_at(r["trace"], budget) < base_final[r["seed"]] for r in by[p] if r["seed"] in base_final)
         steps = steps_to_reach(curve, target)
         at = {}
         for f in FRACTIONS:
             vals = [best_at(r["trace"], f * budget) for r in by[p]]
             at[f] = (quantile(vals, 0.25), quantile(vals, 0.5), quantile(vals, 0.75))
-        out[p] = {"at": at, "steps": steps, "target": target, "curve": curve, "seeds": len(by[p]),
+        out[p] = {"at": at, "steps": steps, "target": target, "curve": curve, "seeds": len(by[p]), "wins": wins,
                   "speedup": (base_steps / steps) if steps and base_steps else None,
                   "trials": statistics.median(r["trials"] for r in by[p]),
                   "pruned": statistics.median(r["pruned"] for r in by[p]),
@@ -269,13 +273,13 @@ def table_md(problem: str, workers: int, summary: dict[str, dict[str, Any]], bud
     target = next(iter(summary.values()))["target"]
     head = (f"| {problem}, {workers} worker(s), budget {budget} steps ({epochs} epochs a trial), {seeds} seeds | "
             "trials | pruned | best @25% | best @50% | best @100% | steps to reach "
-            f"{target:.4f} | speed-up |")
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            f"{target:.4f} | speed-up | seeds better than none @100% |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p, s in summary.items():
         cells = [f"{_fmt(s['at'][f][1])} [{_fmt(s['at'][f][0])}, {_fmt(s['at'][f][2])}]" for f in FRACTIONS]
         steps = f"{s['steps']:.0f}" if s["steps"] is not None else f"not in {budget}"
         speed = f"{s['speedup']:.2f}x" if s["speedup"] is not None else "<1x"
-        lines.append(f"| {p} | {s['trials']:g} | {s['pruned']:g} | {' | '.join(cells)} | {steps} | {speed} |")
+        lines.append(f"| {p} | {s['trials']:g} | {s['pruned']:g} | {' | '.join(cells)} | {steps} | {speed} | {s['wins']}/{s['seeds']} |")
     return "\n".join(lines)
 
 

@@ -86,7 +86,8 @@ def test_the_speed_up_is_the_steps_to_the_unpruned_final_median_best_and_the_tar
     assert s["hyperband"]["at"][1.0][1] == 0.15 and s["none"]["at"][0.5][1] == 0.5
     table = early_stop.table_md("p", 1, s, 100, 10)
     assert table.splitlines()[0].startswith("| p, 1 worker(s), budget 100 steps (10 epochs a trial), 3 seeds |")
-    assert "| hyperband | 5 | 2 | none yet [none yet, none yet] | 0.2000 [0.1750, 0.5500] |" in table and table.endswith("| not in 100 | <1x |")
+    assert "| hyperband | 5 | 2 | none yet [none yet, none yet] | 0.2000 [0.1750, 0.5500] |" in table and table.endswith("| not in 100 | <1x | 0/3 |")
+    assert "| 40 | 2.50x | 2/3 |" in table and "| 100 | 1.00x | 0/3 |" in table  # seed 2: 0.9 against 0.25
     four = early_stop.summarise([{**r, "workers": 4, "trace": [[x * (1.5 if r["policy"] == "asha" else 1), v]
                                                                  for x, v in r["trace"]]} for r in rows])
     judged = early_stop.targets({("p", 1): s, ("p", 4): four})
