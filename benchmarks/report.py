@@ -28,10 +28,10 @@ SECTIONS: dict[str, tuple[str, list[list[str]], list[list[str]]]] = {
     "sample_efficiency": ("Sample efficiency (median simple regret over seeds, through `sweep launch`)",
                           [["sample_efficiency.py"]],
                           [["sample_efficiency.py", "--seeds", "1", "--trials", "10"]]),
-    "early_stop": ("Compute saved by early termination",
-                   [["early_stop.py", "--problem", "curves", "--seeds", SEEDS10],
-                    ["early_stop.py", "--problem", "quickstart", "--seeds", SEEDS10, "--trials", "60"]],
-                   [["early_stop.py", "--problem", "curves", "--seeds", "0", "--trials", "6"]]),
+    "early_stop": ("Early termination at equal compute (best value against steps spent, through `sweep launch`)",
+                   [["early_stop.py", "--problem", "table,curves,quickstart", "--seeds", SEEDS10, "--workers", "1,4",
+                     "--plot", "benchmarks/early_stop.png"]],
+                   [["early_stop.py", "--problem", "table", "--seeds", "0", "--workers", "1", "--budget", "60"]]),
     "startup": ("Start-up", [["startup.py"]], [["startup.py", "--repeats", "2"]]),
     "multi_objective": ("Several objectives (hypervolume over seeds, through `sweep launch`)",
                         [["multi_objective.py"]],
@@ -63,7 +63,10 @@ def run_section(name: str, quick: bool = False) -> str:
             tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["(no output)"]
             parts += [f"`{' '.join(argv)}` failed (exit {p.returncode}): {tail[0]}", ""]
             continue
-        table = "\n".join(line for line in p.stdout.splitlines() if line.startswith("|"))
+        kept = [line for line in p.stdout.splitlines() if line.startswith("|") or not line.strip()]
+        table = "\n".join(kept).strip()  # the tables, a blank line between two of them
+        while "\n\n\n" in table:
+            table = table.replace("\n\n\n", "\n\n")
         parts += [f"`python benchmarks/{' '.join(argv)}` ({took:.0f} s)", "", table, ""]
     return "\n".join(parts)
 
