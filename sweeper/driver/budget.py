@@ -11,7 +11,9 @@ with what is left and agents share one budget:
 
 Once a budget is spent, no trial starts; running trials stop at their next report and are recorded
 as PRUNED with `sweeper.stopped_by` naming the budget (as for a pruner: the steps they reported
-stand). A trial that never reports cannot be stopped without losing its work: it runs to its end.
+stand), except that the report spending the last step of `budget.steps` lets its own trial go on to
+its end if that was its last step (`Budget.stops`). A trial that never reports cannot be stopped
+without losing its work: it runs to its end.
 """
 
 from __future__ import annotations
@@ -113,3 +115,16 @@ class Budget:
         if self.reason is None and self.spec.time is not None:
             self.check()
         return self.reason
+
+    def stops(self) -> str | None:
+        """Why a running trial must stop at the report it just made, or None.
+
+        The report that spends the last step of `budget.steps` does not stop its trial: that step
+        is paid for, and if it was the trial's last, the trial completes with it (stopping it there
+        threw away a finished trial: an unpruned sweep paid for 20 full trials and completed 19).
+        Its next report, a step beyond the budget, stops it, as it stops every other running trial.
+        """
+        reason = self.spent()
+        if reason is not None and reason.startswith("budget.steps") and self.steps <= (self.spec.steps or 0):
+            return None
+        return reason

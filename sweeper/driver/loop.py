@@ -435,7 +435,7 @@ class Driver:
                 self.budget.step()
             if self.pruner is not None:
                 prune = r.pruned = r.trial.should_prune()
-        stop = self.budget.spent() if self.budget is not None and not prune else None
+        stop = self.budget.stops() if self.budget is not None and not prune else None
         if stop is not None:  # stopped where it stands, as a pruner would: its reported steps stand
             prune = r.pruned = True
             r.trial.set_user_attr(attrs.STOPPED_BY, stop.split(" ", 1)[0])

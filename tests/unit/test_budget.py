@@ -66,6 +66,10 @@ def test_steps_spent_by_earlier_launches_and_agents_count():
     assert b.spent() is None
     b.step()
     assert b.spent() == "budget.steps reached (40/40 steps)"
+    # the report that spent the last step lets its trial finish; one beyond the budget stops it
+    assert b.stops() is None
+    b.step()
+    assert b.stops() == "budget.steps reached (40/40 steps)"
 
 
 def test_time_counts_other_drivers_periods_once_and_this_ones_to_now():

@@ -455,3 +455,30 @@ def test_a_worker_that_never_opens_the_views_is_killed_after_the_grace_and_the_t
     r.run()
     assert [(n, why) for _, n, why in r.backend.kills] == [(0, "timed out after 2 s (trial.timeout)")]
     assert r.clock.now() - 1000.0 >= driver_loop.VIEW_OPEN_S + 2.0
+
+
+def test_the_report_spending_the_last_budget_step_lets_its_trial_complete(tmp_path: Path) -> None:
+    """budget.steps=6, one worker, trials of 3 reported steps: the second trial's last report spends
+    the 6th step, so it completes (it used to be stopped there, a finished trial thrown away); a
+    third trial never starts."""
+    three = lambda t: Script(outcome=complete(t.params["x"]),  # noqa: E731
+                             reports=[(s, {"loss": 1.0 / s}) for s in (1, 2, 3)])
+    r = rig(tmp_path, three, n_trials=10, budget={"steps": 6})
+    outcome = r.run()
+    assert outcome.state == "FINISHED" and "budget.steps" in (outcome.message or "")
+    trials = r.trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert [len(t.intermediate_values) for t in trials] == [3, 3]
+
+
+def test_a_report_beyond_the_steps_budget_stops_its_trial(tmp_path: Path) -> None:
+    """budget.steps=5, trials of 3 steps: the second trial's 2nd report spends the last step and it
+    goes on; its 3rd, a step beyond the budget, stops it (PRUNED, stopped by the budget)."""
+    three = lambda t: Script(outcome=complete(t.params["x"]),  # noqa: E731
+                             reports=[(s, {"loss": 1.0 / s}) for s in (1, 2, 3)])
+    r = rig(tmp_path, three, n_trials=10, budget={"steps": 5})
+    assert r.run().state == "FINISHED"
+    first, second = r.trials()
+    assert first.state == TrialState.COMPLETE
+    assert second.state == TrialState.PRUNED and second.user_attrs[attrs.STOPPED_BY] == "budget.steps"
+    assert len(second.intermediate_values) == 3
