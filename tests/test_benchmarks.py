@@ -109,8 +109,9 @@ def test_early_stop_benchmark_runs_every_policy_on_one_step_budget(tmp_path):
     for r in rows:
         assert 15 <= r["steps"] <= 16 and r["trace"]  # the budget ended the sweep, not n_trials
         assert all(0 < s <= 15 for s, _ in r["trace"]) and [s for s, _ in r["trace"]] == sorted(s for s, _ in r["trace"])
-    # one worker: trials run one after another, so completions fall on whole trials of 3 steps
-    assert [s for s, _ in rows[0]["trace"]] == [3.0, 6.0, 9.0, 12.0][:len(rows[0]["trace"])]
+    # one worker: trials run one after another, so completions fall on whole trials of 3 steps, the
+    # fifth one too (its last report spent the budget's last step, and it completes)
+    assert [s for s, _ in rows[0]["trace"]] == [3.0, 6.0, 9.0, 12.0, 15.0]
     assert rows[1]["pruned"] >= 2 and rows[1]["trials"] > rows[0]["trials"]  # pruning bought more trials
     # a rerun with the same rows file runs nothing: it reuses the sweeps already there
     again = early_stop.measure("table", ["none", "asha"], seeds=[1], workers=[1], budget=15, epochs=3,
