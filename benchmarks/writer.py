@@ -2,7 +2,9 @@
 
 Part 1 (writer alone): the writer's loop in this process, fed the operations of N finished trivial
 trials at once (the driver far ahead of MLflow, as in a fast sweep), against the embedded SQLite
-store and against a real `mlflow server` (on a SQLite backend) it starts on loopback. Two paths: the
+store and against a real `mlflow server` (on a SQLite backend) it starts on loopback, with one
+worker process (`--workers 1`, as the test suite runs it) and with MLflow's default (4 uvicorn
+workers; `--server-workers` picks). Two paths: the
 runs were opened at placement (the default: the writer's opener thread, or a baseline's workers,
 created them; the loop logs the rest and ends them) and the loop creates them too (a trial MLflow
 was down for when it was placed). Runs/s is N over the loop's time.
@@ -11,7 +13,7 @@ Part 2 (a whole sweep): `sweep launch` of 600 trivial trials, random search, wor
 MLflow on SQLite, as a user runs it. The trial rate is from the study's first start to its last
 completion; the end-of-sweep wait is from the last completion to the command's exit, which is
 what the writer still had to write (plus the report and the exit).
-Usage: python benchmarks/writer.py [--trials 600]
+Usage: python benchmarks/writer.py [--trials 600] [--only writer|sweep] [--server-workers 1,4]
 """
 
 from __future__ import annotations
@@ -116,12 +118,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _server(d: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _server(d: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", f"sqlite:///{d}/server.db",
-                             "--default-artifact-root", str(d / "server-artifacts"), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             "--backend-store-uri", f"sqlite:///{d}/server-{workers}.db",
+                             "--default-artifact-root", str(d / "server-artifacts"), "--workers", str(workers)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            # its job runner (GenAI judges) is nothing sweeper uses: CPU at start, off as in the tests
+                            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     import urllib.request
 
     url = f"http://127.0.0.1:{port}"
@@ -170,6 +174,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=600)
     ap.add_argument("--only", choices=["writer", "sweep"], help="one part of the benchmark")
+    ap.add_argument("--server-workers", default="1,4", help="the mlflow servers' worker counts (0: no server)")
     a = ap.parse_args()
     from sweeper.tracking.mlflow.lookup import quiet_mlflow
 
@@ -179,14 +184,22 @@ def main() -> None:
     try:
         if a.only != "sweep":
             spec = _spec(d)
-            server, url = _server(d)
             print(f"MLflow writer ({ROOT}), {a.trials} finished trials queued at once")
-            print("| store | workers opened the runs (runs/s) | writer creates them (runs/s) |")
+            print("| store | runs opened at placement (runs/s) | writer creates them (runs/s) |")
             print("|---|---:|---:|")
-            for name, uri in (("SQLite store", f"sqlite:///{d}/mlflow.db"), ("mlflow server", url)):
-                hooked = writer_rate(spec, uri, a.trials, hooked=True)
-                own = writer_rate(spec, uri, a.trials, hooked=False)
+            stores: list[tuple[str, str | int]] = [("SQLite store", f"sqlite:///{d}/mlflow.db")]
+            stores += [(f"mlflow server, --workers {w}", int(w)) for w in a.server_workers.split(",") if int(w)]
+            for name, where in stores:
+                uri = where
+                if isinstance(where, int):
+                    server, uri = _server(d, where)
+                hooked = writer_rate(spec, str(uri), a.trials, hooked=True)
+                own = writer_rate(spec, str(uri), a.trials, hooked=False)
                 print(f"| {name} | {hooked:.1f} | {own:.1f} |", flush=True)
+                if server is not None:
+                    server.terminate()
+                    server.wait(30)
+                    server = None
         if a.only != "writer":
             (d / "sweep").mkdir()
             s = sweep_wait(d / "sweep", a.trials)

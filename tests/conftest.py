@@ -20,13 +20,20 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real `mlflow server` process on a loopback port, stopped after the session."""
+def mlflow_server_at(tmp_path_factory: pytest.TempPathFactory):
+    """A real `mlflow server` process on a loopback port, stopped after the session: its URL, and
+    its SQLite store's path (for checks of more runs than REST reads quickly)."""
     d = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     proc = start_mlflow_server(d, port)
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", d / "server.db"
     stop_mlflow_server(proc)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_server_at: tuple[str, Path]) -> str:
+    """The URL of the session's real `mlflow server`."""
+    return mlflow_server_at[0]
 
 
 @pytest.fixture(scope="session")

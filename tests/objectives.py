@@ -76,6 +76,13 @@ def trivial(cfg):
     return {"loss": float(cfg.x) ** 2}
 
 
+def three_reports(cfg):
+    """Three reports and the result, with no wait: a fast sweep's trial, the writer far behind."""
+    for step in range(3):
+        sweeper.report(step=step, loss=float(cfg.x) + step)
+    return {"loss": float(cfg.x) + 2}
+
+
 def slowish(cfg):
     for step in range(3):
         time.sleep(0.1)

@@ -43,6 +43,66 @@ def runs_of(client, name):
     return parents, kids
 
 
+FAST = """
+name: fast
+objective: {metric: loss}
+params: {x: "interval(-5.0, 5.0)", depth: "range(1, 9)"}
+trial: {function: objectives:three_reports}
+search: {method: random}
+n_trials: 300
+workers: 8
+seed: 11
+storage: sqlite:///study.db
+tracking: {uri: URI}
+"""
+
+
+@pytest.mark.slow
+def test_a_fast_sweep_of_hundreds_of_trials_on_8_workers_leaves_every_run_intact(workdir, mlflow_server_at):
+    """The writer far behind the driver, its runs' writes on threads against a real server: one
+    run per trial, with its params, its metrics at their steps, its tags and status, nothing twice
+    (read from the server's store: 300 runs' histories are minutes of REST calls)."""
+    url, db = mlflow_server_at
+    write(workdir / "sweep.yaml", FAST.replace("URI", url))
+    p = run_cli(["launch", "sweep.yaml"], workdir, check=True)
+    assert "MLflow" not in p.stderr, p.stderr  # no failed write, no outage
+    trials = optuna.load_study(study_name="fast", storage="sqlite:///study.db").trials
+    assert len(trials) == 300 and all(t.state.name == "COMPLETE" for t in trials)
+    store = sqlite3.connect(db)
+    try:
+        (exp,) = store.execute("SELECT experiment_id FROM experiments WHERE name = 'fast'").fetchone()
+        runs = dict(store.execute("SELECT run_uuid, status FROM runs WHERE experiment_id = ?", (exp,)).fetchall())
+        tags: dict[str, dict[str, str]] = {r: {} for r in runs}
+        params: dict[str, list[tuple[str, str]]] = {r: [] for r in runs}
+        history: dict[str, set[tuple[str, int, float]]] = {r: set() for r in runs}
+        for run, key, value in store.execute("SELECT run_uuid, key, value FROM tags"):
+            if run in runs:
+                tags[run][key] = value
+        for run, key, value in store.execute("SELECT run_uuid, key, value FROM params"):
+            if run in runs:
+                params[run].append((key, value))
+        for run, key, step, value in store.execute("SELECT run_uuid, key, step, value FROM metrics"):
+            if run in runs:
+                history[run].add((key, step, value))
+    finally:
+        store.close()
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in tags[r]]
+    assert runs[parent] == "FINISHED" and tags[parent]["sweep.state"] == "FINISHED"
+    kids = {int(tags[r]["trial.number"]): r for r in runs if r != parent}
+    assert len(runs) == 301 and sorted(kids) == list(range(300))  # one run per trial, none twice
+    for t in trials:
+        run = kids[t.number]
+        assert runs[run] == "FINISHED" and tags[run]["mlflow.parentRunId"] == parent, t.number
+        assert tags[run]["trial.state"] == "COMPLETE" and tags[run]["mlflow.runName"] == f"trial-{t.number}"
+        assert sorted(params[run]) == [("depth", str(t.params["depth"])), ("x", str(t.params["x"]))], t.number
+        x = t.params["x"]
+        assert history[run] == {("loss", 0, x), ("loss", 1, x + 1), ("loss", 2, x + 2)}, t.number
+    best = min(trials, key=lambda t: t.value)
+    assert [n for n, r in kids.items() if tags[r].get("trial.best") == "true"] == [best.number]
+    assert tags[parent]["best.trial"] == str(best.number) and f"/runs/{kids[best.number]}?" in tags[parent][
+        "mlflow.note.content"]
+
+
 @pytest.mark.slow
 def test_layout_on_a_real_tracking_server(workdir, mlflow_server):
     write(workdir / "sweep.yaml", SWEEP.replace("URI", mlflow_server))

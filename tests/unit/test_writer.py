@@ -3,12 +3,16 @@
 The writer normally runs in a process of its own; here its `loop()` runs in the test's thread on
 plain `queue.Queue`s, against a fake RunLayout (no MLflow). Everything it is fed is queued before
 `loop()` runs, so one drain of the queue sees it all, as when the driver is faster than MLflow.
+Tests taking `threads` run twice: the runs' writes inline (a local store) and on RunWrites' threads
+(a tracking server), where only each run's own writes keep their order.
 """
 
 from __future__ import annotations
 
 import queue
+import random
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -28,6 +32,7 @@ from sweeper.tracking.mlflow.ops import (
     TrialMetrics,
     TrialStarted,
 )
+from sweeper.tracking.mlflow.run_writes import SERVER_THREADS, pool_size
 from sweeper.tracking.mlflow.writer import Writer
 
 OPENED = [("experiment", "exp-1"), ("parent", "parent-1")]  # the writer's first answers
@@ -53,7 +58,8 @@ class FakeLayout:
     """RunLayout's methods, recorded. `outage_on`: the first call of that method fails, and every
     call fails from then on until a `ping` succeeds (after `failed_pings` failed ones)."""
 
-    def __init__(self, outage_on: str | None = None, failed_pings: int = 0) -> None:
+    def __init__(self, outage_on: str | None = None, failed_pings: int = 0, outage_after: int | None = None,
+                 jitter_s: float = 0.0) -> None:
         self.parent_id = "parent-1"
         self.experiment_id = "exp-1"
         self.resumed = False
@@ -64,16 +70,28 @@ class FakeLayout:
         self.calls: list[tuple[Any, ...]] = []  # the calls that succeeded
         self.attempts: list[str] = []  # every call's name, failed ones too
         self.outage_on, self.failed_pings = outage_on, failed_pings
+        self.attempts_full: list[tuple[Any, ...]] = []  # every call, with its arguments
         self.down = False
         self.pings = 0
+        # RunWrites' threads call concurrently: `outage_after` (calls before MLflow goes down) and
+        # `jitter_s` (each call sleeps up to that long, seeded) make interleavings to test
+        self.outage_after, self.jitter_s = outage_after, jitter_s
+        self._lock = threading.Lock()
+        self._rng = random.Random(7)
 
     def _call(self, name: str, *args: Any) -> None:
-        if name == self.outage_on:
-            self.outage_on, self.down = None, True
-        self.attempts.append(name)
-        if self.down:
-            raise Down(f"{name}: MLflow at http://user:secret@mlflow:5000 is unreachable")
-        self.calls.append((name, *args))
+        with self._lock:
+            pause = self._rng.uniform(0, self.jitter_s)
+        if pause:
+            time.sleep(pause)
+        with self._lock:
+            if name == self.outage_on or self.outage_after is not None and len(self.attempts) >= self.outage_after:
+                self.outage_on, self.outage_after, self.down = None, None, True
+            self.attempts.append(name)
+            self.attempts_full.append((name, *args))
+            if self.down:
+                raise Down(f"{name}: MLflow at http://user:secret@mlflow:5000 is unreachable")
+            self.calls.append((name, *args))
 
     def named(self, name: str) -> list[tuple[Any, ...]]:
         return [c[1:] for c in self.calls if c[0] == name]
@@ -105,9 +123,11 @@ class FakeLayout:
     def sweep_tags(self, tags: dict[str, str]) -> None:
         self._call("sweep_tags", tags)
 
-    def parent_update(self, metrics: list[Any], tags: dict[str, str]) -> None:
-        if metrics or tags:  # as RunLayout: nothing to send, no call
+    def parent_update(self, metrics: list[Any], tags: dict[str, str], note: str | None = None) -> None:
+        if metrics or tags or note is not None:  # as RunLayout: nothing to send, no call
             self._call("parent_update", list(metrics), dict(tags))
+            if note is not None:  # the description, in the same call
+                self.notes.append(note)
 
     def upload_best(self, config_yaml: str) -> None:
         self._call("upload_best", config_yaml)
@@ -140,9 +160,15 @@ class FakeLayout:
         self._call("trial_finished", self.runs[number], status, list(metrics), list(params), tags, end_ms)
 
 
+@pytest.fixture(params=[0, 4], ids=["inline", "pool"])
+def threads(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
 class Rig:
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: FakeLayout) -> None:
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: FakeLayout, threads: int = 0) -> None:
         self.layout = layout
+        monkeypatch.setattr(writer_mod, "pool_size", lambda uri: threads)
         self.opened: list[tuple[Any, ...]] = []
 
         def open_layout(*args: Any) -> FakeLayout:
@@ -197,8 +223,8 @@ def best(step: int, value: float, improved_params: dict[str, Any] | None, ts: in
 
 # --- batching -----------------------------------------------------------------------------------
 def test_a_trials_params_go_out_with_its_first_metrics(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     answers = r.run(started(0, {"x": 0.5, "opt": "adam"}, {"worker.host": "h"}),
                     metrics(0, 1, {"loss": 0.3}, ts=111), metrics(0, 2, {"loss": 0.2, "acc": 0.9}, ts=222))
     assert answers == [*OPENED]  # no errors: none reported
@@ -211,8 +237,8 @@ def test_a_trials_params_go_out_with_its_first_metrics(
 
 
 def test_params_of_a_trial_with_no_metrics_yet_go_out_at_the_end_of_the_drain(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     r.run(started(0, {"x": 0.1}), started(1, {"x": 0.2}),
           TrialEnded(1, "FAILED", {"loss": 9.0}, 4, {"trial.error": "E"}, None, 999))
     # trial 1 ended in the same drain: its params ride on its end; trial 0's are flushed after the drain
@@ -222,15 +248,15 @@ def test_params_of_a_trial_with_no_metrics_yet_go_out_at_the_end_of_the_drain(
 
 
 def test_the_end_of_a_trial_that_never_started_is_ignored(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     answers = r.run(TrialEnded(7, "FINISHED", {}, 0, {}, None, 1))
     assert r.layout.calls == [] and answers == [*OPENED]
 
 
 def test_best_updates_of_one_drain_coalesce_into_one_parent_call(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     r.run(best(1, 0.5, {"x": 0.5}, ts=10, cfg="x: 0.5\n"), best(2, 0.5, None, ts=20),
           best(3, 0.2, {"x": 0.2}, ts=30))
     (update,) = r.layout.named("parent_update")
@@ -241,13 +267,14 @@ def test_best_updates_of_one_drain_coalesce_into_one_parent_call(
 
 
 def test_sweep_finished_flushes_the_parent_before_closing_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     r.run(SweepStarted({"n_trials": 5}, "sweep launch s.yaml"), best(1, 0.5, {"x": 0.5}, cfg="x: 0.5\n"),
           SweepTags({"sweep.complete": "1"}), SweepEnded("FINISHED", {"complete": 1}))
-    # a new best is marked and described at once; the parent's history and config at the end of the drain
-    assert [c[0] for c in r.layout.calls] == ["sweep_started", "mark_best", "describe", "sweep_tags",
-                                              "parent_update", "upload_best", "describe", "sweep_finished"]
+    # the new best is marked and the parent's history written once the sweep ends (one call), then its
+    # config, its final description, its close
+    assert [c[0] for c in r.layout.calls] == ["sweep_started", "sweep_tags", "mark_best", "parent_update",
+                                              "upload_best", "describe", "sweep_finished"]
     assert r.layout.named("sweep_finished") == [("FINISHED",)]
 
 
@@ -270,12 +297,12 @@ def test_after_a_failed_write_ops_are_dropped_and_counted_until_a_probe_succeeds
 
 
 def test_while_down_mlflow_is_probed_every_probe_s_not_on_every_drain(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
     """Three drains, each answered before the next is queued: the writer loops in a thread of its own,
     and the test waits on its answers (a queue), never on time."""
     clock = FakeClock()
     monkeypatch.setattr(writer_mod, "time", SimpleNamespace(monotonic=clock.now))
-    r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="trial_started"))
+    r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="trial_started"), threads)
     loop = threading.Thread(target=r.writer.loop, daemon=True)
     loop.start()
 
@@ -314,17 +341,18 @@ def test_ops_batched_before_a_failure_are_dropped_with_it(
 
 
 def test_while_down_no_write_is_attempted_before_a_probe(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="log"))
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(outage_on="log"), threads)
     answers = r.run(started(0, {"x": 0.1}), best(1, 0.5, {"x": 0.1}), metrics(0, 1, {"loss": 0.5}))
-    # a new best is marked and described as it comes; nothing after the failure, until a probe
-    assert r.layout.attempts == ["trial_started", "mark_best", "describe", "log"]
+    # a new best is marked and described at the drain's end, which the failure skips; nothing after
+    # the failure, until a probe
+    assert r.layout.attempts == ["trial_started", "log"]
     assert answers == [*OPENED, ("errors", 1), ("down", True)]
 
 
 # --- the stop, and a layout that cannot open ----------------------------------------------------
-def test_the_final_none_stops_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+def test_the_final_none_stops_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     answers = r.run(started(0, {"x": 0.1}))  # returns: the loop ended on None
     assert r.q.empty()
     assert answers == [*OPENED]
@@ -332,8 +360,8 @@ def test_the_final_none_stops_the_loop(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_a_layout_that_cannot_open_drains_the_queue_and_reports_why(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
 
     def refuse(*args: Any) -> FakeLayout:
         raise ConnectionError("cannot reach postgresql://sweeper:hunter2@db/mlflow\n  (timeout)")
@@ -347,8 +375,8 @@ def test_a_layout_that_cannot_open_drains_the_queue_and_reports_why(
 
 # --- runs a trial's worker opens, true start times ----------------------------------------------
 def test_a_run_the_worker_opened_is_adopted_and_never_created_twice(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     r.run(started(0, {"x": 0.5}, {"worker.host": "h"}, ts=100, hooked=True), RunOpened(0, "worker-run-0"),
           metrics(0, 1, {"loss": 0.3}, ts=150), TrialEnded(0, "FINISHED", {}, 1, {}, None, 200))
     assert r.layout.named("trial_started") == []
@@ -359,14 +387,14 @@ def test_a_run_the_worker_opened_is_adopted_and_never_created_twice(
 
 
 def test_when_the_worker_could_not_open_the_run_the_writer_creates_it_from_the_trials_start(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     r.run(started(0, {"x": 0.5}, ts=100, hooked=True), RunOpened(0, None),
           # a trial that died before its worker said anything: its run is created at its end
           started(1, {"x": 0.6}, ts=120, hooked=True), TrialEnded(1, "FAILED", {}, 0, {}, None, 300),
           # metrics before the worker's answer (it never came): the run is created for them
           started(2, {"x": 0.7}, ts=130, hooked=True), metrics(2, 1, {"loss": 1.0}, ts=140))
-    assert r.layout.named("trial_started") == [(0, {}), (1, {}), (2, {})]
+    assert sorted(r.layout.named("trial_started")) == [(0, {}), (1, {}), (2, {})]
     assert r.layout.starts == {0: 100, 1: 120, 2: 130}  # each run starts when its trial was placed
     assert r.layout.named("trial_finished") == [("run-1", "FAILED", [], [P("x", "0.6")], {}, 300)]
     # params wait for the run: trial 0's go out after the drain, trial 2's with its metrics
@@ -375,18 +403,18 @@ def test_when_the_worker_could_not_open_the_run_the_writer_creates_it_from_the_t
 
 
 def test_a_run_its_worker_created_before_it_was_killed_is_adopted_not_doubled(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
     layout = FakeLayout()
     layout.worker_runs[1] = "worker-run-1"  # created in MLflow; the worker died before saying so
-    r = Rig(tmp_path, monkeypatch, layout)
+    r = Rig(tmp_path, monkeypatch, layout, threads)
     r.run(started(1, {"x": 0.6}, ts=120, hooked=True), TrialEnded(1, "FAILED", {}, 0, {}, None, 300))
     assert layout.named("trial_started") == [] and layout.named("adopt") == [(1, "worker-run-1")]
     assert layout.named("trial_finished") == [("worker-run-1", "FAILED", [], [P("x", "0.6")], {}, 300)]
 
 
 def test_the_opener_creates_the_run_at_placement_and_the_loop_adopts_it_with_the_workers_gpu_tags(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     assert r.open_runs(OpenRun(0, {"trial.number": "0"}, {"x": 0.5}, 100)) == [(0, "opened-0")]
     assert r.layout.named("create_trial_run") == [(0, {"trial.number": "0"}, {"x": 0.5})]  # params with the run
     assert r.layout.starts == {0: 100}  # the run starts when the trial was placed
@@ -399,8 +427,8 @@ def test_the_opener_creates_the_run_at_placement_and_the_loop_adopts_it_with_the
 
 
 def test_a_run_the_opener_made_for_a_trial_that_did_not_wait_for_it_is_the_trials_only_run(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     r.open_runs(OpenRun(0, {}, {"x": 0.5}, 100))  # the driver stopped waiting; the opener finished later
     r.run(started(0, {"x": 0.5}, ts=100, hooked=True), metrics(0, 1, {"loss": 0.3}, ts=150))
     assert r.layout.named("adopt") == [(0, "opened-0")]
@@ -408,8 +436,8 @@ def test_a_run_the_opener_made_for_a_trial_that_did_not_wait_for_it_is_the_trial
 
 
 def test_a_trial_the_loop_settled_first_gets_no_second_run_from_the_opener(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     r.run(started(0, {"x": 0.5}, ts=100, hooked=True), TrialEnded(0, "FAILED", {}, 0, {}, None, 300))
     assert r.layout.named("trial_started") == [(0, {})]
     assert r.open_runs(OpenRun(0, {}, {"x": 0.5}, 100)) == [(0, None)]  # a late request: nothing created
@@ -417,28 +445,96 @@ def test_a_trial_the_loop_settled_first_gets_no_second_run_from_the_opener(
 
 
 def test_params_of_a_trial_whose_run_is_being_opened_wait_for_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     r.run(started(0, {"x": 0.5}, hooked=True))  # the drain ends before the worker's answer
     assert r.layout.calls == []
 
 
 # --- the parent as the sweep's summary ----------------------------------------------------------
 def test_the_best_tag_moves_and_the_description_follows_the_best(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = Rig(tmp_path, monkeypatch, FakeLayout())
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
+    # three drains (each `run` is one): the writer's state goes on from one to the next
     r.run(started(0, {"x": 0.5}), started(1, {"x": 0.2}), started(2, {"x": 0.9}),
-          best(1, 0.5, {"x": 0.5}, number=0, trial_value=0.5, best_number=0, ts=10),
-          best(2, 0.2, {"x": 0.2}, number=1, trial_value=0.2, best_number=1, ts=20),
-          best(3, 0.2, None, number=2, trial_value=0.9, best_number=1, ts=30),
+          best(1, 0.5, {"x": 0.5}, number=0, trial_value=0.5, best_number=0, ts=10))
+    r.run(best(2, 0.2, {"x": 0.2}, number=1, trial_value=0.2, best_number=1, ts=20))
+    r.run(best(3, 0.2, None, number=2, trial_value=0.9, best_number=1, ts=30),
           SweepEnded("FINISHED", {"complete": 3, "pruned": 0, "failed": 0}))
     assert r.layout.named("mark_best") == [(0, None), (1, "run-0")]
     # every complete trial's value on the parent, on the best line's steps
-    (update, final) = r.layout.named("parent_update")[0], r.layout.named("parent_update")[-1]
-    assert [m for m in update[0] if m.key == "trial_loss"] == [M("trial_loss", 0.5, 10, 1), M("trial_loss", 0.2, 20, 2),
-                                                               M("trial_loss", 0.9, 30, 3)]
-    assert final == update
+    assert [m for u in r.layout.named("parent_update") for m in u[0] if m.key == "trial_loss"] == [
+        M("trial_loss", 0.5, 10, 1), M("trial_loss", 0.2, 20, 2), M("trial_loss", 0.9, 30, 3)]
     first, second, last = r.layout.notes
     assert "[trial-0](#/experiments/exp-1/runs/run-0?workflowType=machine_learning)" in first and "| x | 0.5 |" in first
     assert "[trial-1](#/experiments/exp-1/runs/run-1?workflowType=machine_learning)" in second and "Best loss = 0.2**" in second
     assert "**3** of 5 trials finished (3 complete) · sweep **FINISHED**" in last and "run-1" in last
+
+
+def test_new_bests_of_one_drain_move_the_best_tag_once_and_describe_the_parent_in_its_update(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
+    r.run(started(0, {"x": 0.5}), started(1, {"x": 0.2}),
+          TrialEnded(0, "FINISHED", {"loss": 0.5}, 0, {}, None, 10),
+          best(1, 0.5, {"x": 0.5}, number=0, trial_value=0.5, best_number=0, ts=10),
+          TrialEnded(1, "FINISHED", {"loss": 0.2}, 0, {}, None, 20),
+          best(2, 0.2, {"x": 0.2}, number=1, trial_value=0.2, best_number=1, ts=20))
+    # the last best only: its run tagged once, the parent's metrics, tags and description in one call
+    assert r.layout.named("mark_best") == [(1, None)]
+    assert [c[0] for c in r.layout.calls].count("describe") == 0
+    (update,) = r.layout.named("parent_update")
+    assert update[1] == {"best.x": "0.2", "best.loss": "0.2"}
+    (note_md,) = r.layout.notes
+    assert "[trial-1](#/experiments/exp-1/runs/run-1?workflowType=machine_learning)" in note_md
+
+
+# --- the runs' writes on threads (a tracking server) -------------------------------------------
+def trial_ops(n: int) -> list[Any]:
+    """What the driver queues for n trials the writer creates the runs of: each started, three
+    reports, its end."""
+    ops: list[Any] = []
+    for i in range(n):
+        ops.append(started(i, {"x": i}, ts=i))
+        ops += [metrics(i, step, {"loss": i + step / 10}, ts=i) for step in (1, 2, 3)]
+        ops.append(TrialEnded(i, "FINISHED", {"loss": float(i)}, 3, {"trial.state": "COMPLETE"}, None, i + 1))
+    return ops
+
+
+def test_on_threads_each_runs_writes_keep_their_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = FakeLayout(jitter_s=0.002)  # each call takes 0-2 ms: the threads interleave runs
+    r = Rig(tmp_path, monkeypatch, layout, threads=4)
+    answers = r.run(*trial_ops(40))
+    assert answers == [*OPENED]
+    for i in range(40):
+        mine = [c for c in layout.calls if c[0] == "trial_started" and c[1] == i or f"run-{i}" in c[1:2]]
+        assert mine == [
+            ("trial_started", i, {}),
+            ("log", f"run-{i}", [M("loss", i + 0.1, i, 1)], [P("x", str(i))]),
+            ("log", f"run-{i}", [M("loss", i + 0.2, i, 2)], []),
+            ("log", f"run-{i}", [M("loss", i + 0.3, i, 3)], []),
+            ("trial_finished", f"run-{i}", "FINISHED", [M("loss", float(i), i + 1, 3)], [],
+             {"trial.state": "COMPLETE"}, i + 1)]
+    assert len(layout.calls) == 40 * 5  # nothing twice
+
+
+def test_an_outage_in_the_middle_of_threaded_writes_loses_nothing_uncounted_and_writes_nothing_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = FakeLayout(jitter_s=0.001, outage_after=37)  # the 38th call fails, and all after it
+    r = Rig(tmp_path, monkeypatch, layout, threads=4)
+    answers = r.run(*trial_ops(20), best(1, 0.5, {"x": 1}, number=1, trial_value=0.5, best_number=1))
+    written = [c for c in layout.calls if c[0] in ("trial_started", "log", "trial_finished")]
+    assert len(written) == 37
+    keys = [repr(c) for c in layout.calls]
+    assert len(keys) == len(set(keys))  # nothing written twice (every call of a run differs)
+    assert len(layout.attempts) == len(set(map(repr, layout.attempts_full)))  # nothing tried twice
+    (errors,) = [v for k, v in answers if k == "errors"]
+    # each of the 100 writes was made, or counted as failed or dropped: `sweep sync` rebuilds those
+    assert len(written) + errors == 20 * 5
+    assert ("down", True) in answers
+    assert layout.named("parent_update") == [] and layout.named("mark_best") == []  # after the barrier: down
+
+
+def test_runs_writes_go_on_threads_against_a_tracking_server_only() -> None:
+    assert pool_size("http://127.0.0.1:5000") == pool_size("https://mlflow.example") == SERVER_THREADS > 1
+    # a local store's writes serialize on its lock and the writer's GIL: inline
+    assert pool_size("sqlite:////tmp/mlflow.db") == pool_size("postgresql://u@db/mlflow") == 0

@@ -161,9 +161,14 @@ class RunLayout:
     def sweep_tags(self, tags: dict[str, str]) -> None:
         self.client.log_batch(self.parent_id, tags=tag_list(tags))
 
-    def parent_update(self, metrics: list[Any], tags: dict[str, str]) -> None:
-        if metrics or tags:
-            self.client.log_batch(self.parent_id, metrics=metrics, tags=tag_list(tags))
+    def parent_update(self, metrics: list[Any], tags: dict[str, str], note: str | None = None) -> None:
+        """The parent's new metrics and tags in one request; `note`: its description too (as
+        `describe` writes it, whole: MLflow takes tags up to 8000 characters, `tag_list` cuts at 5000)."""
+        from mlflow.entities import RunTag
+
+        if metrics or tags or note is not None:
+            notes = [] if note is None else [RunTag(NOTE_TAG, note)]
+            self.client.log_batch(self.parent_id, metrics=metrics, tags=tag_list(tags) + notes)
 
     def upload_best(self, config_yaml: str) -> None:
         self.client.log_text(self.parent_id, config_yaml, "best_config.yaml")

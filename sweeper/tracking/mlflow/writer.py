@@ -3,9 +3,13 @@
 MLflow's client is heavy Python, and on the driver's GIL it would slow every ask/tell; here the
 driver only enqueues. The writer drains what is queued and batches it (a trial's params go with
 its first metrics when they come in the same drain, else at the drain's end; parent updates
-coalesce into one call per drain; `best_config.yaml` is uploaded at most every 2 s). If MLflow fails, writes are dropped and counted while the writer
-probes it every 10 s; once it answers again, the writer goes on and `sweep sync` (run
-automatically at the end of a sweep that had failures) rebuilds what was dropped from the study.
+coalesce into one call per drain, the parent's description and the `trial.best` tag included;
+`best_config.yaml` is uploaded at most every 2 s). A trial run's own writes go through `RunWrites`
+(run_writes.py): against a tracking server on a few threads, a run's writes in order, with a
+barrier before whatever reads their results and at each drain's end; against a local store inline.
+If MLflow fails, writes are dropped and counted while the writer probes it every 10 s; once it
+answers again, the writer goes on and `sweep sync` (run automatically at the end of a sweep that
+had failures) rebuilds what was dropped from the study.
 
 Trial runs are created ahead of that queue, on a priority channel served by a thread of their own
 (`OpenRun`): the driver waits for the run id when it places a trial, so the trial starts inside
@@ -40,6 +44,7 @@ from .ops import (
     TrialMetrics,
     TrialStarted,
 )
+from .run_writes import RunWrites, pool_size
 from .store import close_engines
 from .summary import BestTrial, note
 from .sync import sync
@@ -47,6 +52,7 @@ from .sync import sync
 log = logging.getLogger("sweeper.tracking")
 PROBE_S = 10.0
 BEST_CONFIG_EVERY_S = 2.0
+RUN_OPS = (TrialStarted, RunOpened, TrialMetrics, TrialEnded)  # writes to one trial's run (RunWrites)
 
 
 def _why(e: BaseException) -> str:
@@ -111,6 +117,9 @@ class Writer:
         self._pending_params: dict[int, list[Any]] = {}  # sent with the trial's first metrics
         self._awaiting: dict[int, TrialStarted] = {}  # trials whose worker is opening their run
         self.best: BestTrial | None = None
+        self._best_moved = False  # a new best this drain: its run tagged, the parent described at the drain's end
+        self._tagged_best: str | None = None  # the run that carries `trial.best=true`
+        self._writes = RunWrites(0)
         self.finished = 0
         self._errors = 0
         self._down_since: float | None = None
@@ -140,6 +149,14 @@ class Writer:
                 self.best = self.layout.stored_best()
             except Exception:  # the description is rebuilt with the next best
                 self.best = None
+            self._tagged_best = self.best.run_id if self.best else None
+        self._writes = RunWrites(pool_size(self.uri))
+        try:
+            self._drains()
+        finally:
+            self._writes.close()
+
+    def _drains(self) -> None:
         best_cfg: str | None = None
         last_cfg_upload = 0.0
         while True:
@@ -156,6 +173,8 @@ class Writer:
                 if op is None:
                     stop = True
                     continue
+                if not isinstance(op, (*RUN_OPS, BestSoFar)):
+                    self._barrier()  # what comes next may read the runs' writes (their run ids)
                 if self._down_since is not None and not self._probe():
                     self._errors += 1  # dropped while MLflow is down: `sweep sync` rebuilds it from the study
                     continue
@@ -168,9 +187,10 @@ class Writer:
                         self.finished = max(self.finished, op.step)
                         if op.tags is not None:
                             best_cfg = op.config_yaml or params_yaml(op.params or {})
-                            self._new_best(op)
+                            self.best = BestTrial(op.best_number, op.value, dict(op.params or {}))
+                            self._best_moved = True
                     elif isinstance(op, SweepEnded):
-                        self.layout.parent_update(parent_metrics, parent_tags)
+                        self._parent_update(parent_metrics, parent_tags, describe=op.state is None)
                         parent_metrics, parent_tags = [], {}
                         if best_cfg is not None:
                             self.layout.upload_best(best_cfg)
@@ -184,18 +204,15 @@ class Writer:
                     else:
                         self.apply(op)
                 except Exception as e:
-                    self._errors += 1
-                    if self._down_since is None:
-                        log.warning("MLflow write failed (%s): %s; trials go on, the study keeps every result",
-                                    type(op).__name__, _why(e))
-                    self._down_since = self._last_probe = time.monotonic()
+                    self._failed(type(op).__name__, e)
+            self._barrier()
             if self._down_since is not None:
                 # nothing more until a probe finds MLflow back: the best config waits for it (and is
                 # lost if the sweep ends first), the rest `sweep sync` rebuilds from the study
                 self._pending_params.clear()
             else:
                 try:
-                    self.layout.parent_update(parent_metrics, parent_tags)
+                    self._parent_update(parent_metrics, parent_tags)
                     self._flush_params()
                 except Exception as e:
                     self._errors += 1
@@ -219,6 +236,35 @@ class Writer:
             if stop:
                 return
 
+    def _failed(self, what: str, e: BaseException) -> None:
+        """A write failed: MLflow is down from now until a probe finds it back."""
+        self._errors += 1
+        if self._down_since is None:
+            log.warning("MLflow write failed (%s): %s; trials go on, the study keeps every result", what, _why(e))
+        self._down_since = self._last_probe = time.monotonic()
+
+    def _barrier(self) -> None:
+        """Wait for the runs' writes; their failures (and the writes dropped after them) count here,
+        as if they had been written inline."""
+        outcome = self._writes.wait()
+        for what, e in outcome.failed:
+            self._failed(what, e)
+        self._errors += outcome.dropped
+
+    def _parent_update(self, metrics: list[Any], tags: dict[str, str], describe: bool = True) -> None:
+        """The drain's parent update in one call: the best-value history, the `best.*` tags and, if
+        the best moved, the description; and `trial.best` moved to the new best's run (once per
+        drain, however many new bests it had). After a barrier: the best's run id is known."""
+        note_md = None
+        if self._best_moved and self.best is not None:
+            self.best.run_id = self.layout.runs.get(self.best.number)
+            self.layout.mark_best(self.best.number, self._tagged_best)
+            self._tagged_best = self.best.run_id
+            if describe:
+                note_md = note(self.spec, self.layout.experiment_id, self.best, self.finished)
+            self._best_moved = False
+        self.layout.parent_update(metrics, tags, note_md)
+
     def _probe(self) -> bool:
         """While MLflow is down, try it again every PROBE_S rather than on every queued write."""
         if time.monotonic() - self._last_probe < PROBE_S:
@@ -232,14 +278,6 @@ class Writer:
                     time.monotonic() - (self._down_since or 0), self.spec.name)
         self._down_since = None
         return True
-
-    def _new_best(self, op: BestSoFar) -> None:
-        """Move `trial.best` to the new best's run and rewrite the parent's description."""
-        previous = self.best
-        run_id = self.layout.runs.get(op.best_number)
-        self.best = BestTrial(op.best_number, op.value, dict(op.params or {}), run_id)
-        self.layout.mark_best(op.best_number, previous.run_id if previous else None)
-        self.layout.describe(note(self.spec, self.layout.experiment_id, self.best, op.step))
 
     def wait_opener(self, timeout: float = 30.0) -> None:
         """Let the opener finish the request it is on (the tracker closed its channel before the
@@ -265,23 +303,28 @@ class Writer:
                 log.debug("could not open the run of trial %s: %s", op.number, _why(e))
             self._opened.put((op.number, run_id))
 
-    def _ensure_run(self, number: int) -> None:
-        """A trial that has no run yet (its worker did not start it in one, or has not said so yet):
-        the run the opener created for it, one an earlier writer created, or a new one from when
-        the trial was placed; never a second one beside it."""
-        started = self._awaiting.pop(number, None)
-        if started is not None:
-            with self._open_lock:
-                self._settled.add(number)
-                found = self._made.pop(number, None)
-            found = found or self.layout.find_trial_run(number)
-            if found is not None:
-                self.layout.adopt(number, found)
-            else:
-                self.layout.trial_started(number, started.tags, started.ts)
+    def _ensure_run(self, started: TrialStarted | None) -> None:
+        """A trial that has no run yet (its worker did not start it in one, or has not said so yet;
+        `started`: what the loop took from `_awaiting` for it): the run the opener created for it,
+        one an earlier writer created, or a new one from when the trial was placed; never a second
+        one beside it. One of the trial's writes (RunWrites): before the rest of them."""
+        if started is None:
+            return
+        number = started.number
+        with self._open_lock:
+            self._settled.add(number)
+            found = self._made.pop(number, None)
+        found = found or self.layout.find_trial_run(number)
+        if found is not None:
+            self.layout.adopt(number, found)
+        else:
+            self.layout.trial_started(number, started.tags, started.ts)
 
     # --- operations, as queued by MlflowTracker ------------------------------------------------
     def apply(self, op: Op) -> None:
+        """One operation: a trial run's writes are submitted to RunWrites (the loop keeps the
+        bookkeeping, the writes read `layout.runs` when they run, after the run's earlier writes);
+        the rest are written here, after a barrier."""
         layout = self.layout
         if isinstance(op, SweepStarted):
             layout.sweep_started(op.settings, op.command)
@@ -291,30 +334,38 @@ class Writer:
             if op.hooked:
                 self._awaiting[op.number] = op
             else:
-                layout.trial_started(op.number, op.tags, op.ts)
+                self._writes.submit(op.number, "TrialStarted", lambda: layout.trial_started(op.number, op.tags, op.ts))
             self._pending_params[op.number] = param_list(op.params)
         elif isinstance(op, RunOpened):
-            if op.run_id is not None and self._awaiting.pop(op.number, None) is not None:
-                layout.adopt(op.number, op.run_id)
-                self._made.pop(op.number, None)
+            started = self._awaiting.pop(op.number, None)
+            adopted = op.run_id if started is not None else None
+            if adopted is not None:
+                with self._open_lock:
+                    self._made.pop(op.number, None)
                 self._pending_params.pop(op.number, None)  # the opener logged them with the run
-            else:
-                self._ensure_run(op.number)
-            if op.tags and op.number in layout.runs:
-                layout.log(op.number, tags=op.tags)
+
+            def opened() -> None:
+                if adopted is not None:
+                    layout.adopt(op.number, adopted)
+                else:
+                    self._ensure_run(started)
+                if op.tags and op.number in layout.runs:
+                    layout.log(op.number, tags=op.tags)
+            self._writes.submit(op.number, "RunOpened", opened)
         elif isinstance(op, TrialMetrics):
-            self._ensure_run(op.number)
+            reported = self._awaiting.pop(op.number, None)
             params = self._pending_params.pop(op.number, [])
-            layout.log(op.number, metrics=[metric(k, v, op.ts, op.step) for k, v in op.metrics.items()], params=params)
+            metrics = [metric(k, v, op.ts, op.step) for k, v in op.metrics.items()]
+
+            def log_metrics() -> None:
+                self._ensure_run(reported)
+                if op.number in layout.runs:  # else its creation was dropped: `sweep sync` makes it
+                    layout.log(op.number, metrics=metrics, params=params)
+            self._writes.submit(op.number, "TrialMetrics", log_metrics)
         elif isinstance(op, SweepReport):
             layout.log_report(op.files, [metric(k, v, int(time.time() * 1000), 0) for k, v in op.metrics.items()])
         elif isinstance(op, TrialEnded):
-            self._ensure_run(op.number)
-            if op.number not in layout.runs:
-                return
-            params = self._pending_params.pop(op.number, [])
-            layout.trial_finished(op.number, op.status, [metric(k, v, op.ts, op.step) for k, v in op.metrics.items()],
-                                  params, op.tags, op.out_dir, op.ts)
+            self._end_run(op)
         elif isinstance(op, Sync):
             sync(layout, op.records)
         elif isinstance(op, FrontMarked):
@@ -322,7 +373,25 @@ class Writer:
         else:
             raise TypeError(f"unknown MLflow operation {op!r}")
 
+    def _end_run(self, op: TrialEnded) -> None:
+        """A trial's end: its run (found or made if it has none), its last metrics, tags and status.
+        A trial with no run (it never started, or its run's creation was dropped) is left alone."""
+        layout = self.layout
+        started = self._awaiting.pop(op.number, None)
+        params = self._pending_params.pop(op.number, [])
+        metrics = [metric(k, v, op.ts, op.step) for k, v in op.metrics.items()]
+
+        def end() -> None:
+            self._ensure_run(started)
+            if op.number in layout.runs:
+                layout.trial_finished(op.number, op.status, metrics, params, op.tags, op.out_dir, op.ts)
+        self._writes.submit(op.number, "TrialEnded", end)
+
     def _flush_params(self) -> None:
+        """After a barrier: the params of trials that got a run but no metrics yet."""
+        layout = self.layout
         for number in list(self._pending_params):
-            if number in self.layout.runs:  # a trial whose run is being opened keeps its params until then
-                self.layout.log(number, params=self._pending_params.pop(number))
+            if number in layout.runs:  # a trial whose run is being opened keeps its params until then
+                params = self._pending_params.pop(number)
+                self._writes.submit(number, "params", lambda n=number, ps=params: layout.log(n, params=ps))
+        self._barrier()
