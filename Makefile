@@ -36,11 +36,12 @@ browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # the suite in TEST_WORKERS pytest-xdist processes: one process leaves a core idle while its tests wait on
-# the sweeps they start; modules sharing a Ray cluster or a module-scoped sweep stay on one (xdist_group)
+# the sweeps they start; each module runs on one process (loadfile), so a module's Ray cluster or
+# module-scoped sweep is made once (xdist_group marks did not hold with a module-level pytestmark)
 TEST_WORKERS ?= 2
 test: install browser
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples hydra_plugins
-	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests
 
 # every benchmark side by side in one run (about 2 hours on 2 cores): writes and prints benchmarks/REPORT.md.
 # search=gp needs PyTorch: 2.13.0 is a CPU wheel on our machines (elsewhere pip may fetch a CUDA build);

@@ -22,9 +22,6 @@ from helpers import SWEEP, TESTS, free_port, run_cli, wait_for, write
 
 from sweeper.ui.tables import column
 
-# one xdist worker runs this module (`make test`), so its module-scoped sweep is made once
-pytestmark = pytest.mark.xdist_group("export")
-
 TRIAL = '''
 import sweeper
 

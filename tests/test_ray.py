@@ -15,9 +15,8 @@ from helpers import (
     write,
 )
 
-# every test here joins the module's real Ray cluster; with xdist (`make test`) they run on one worker,
-# which starts that cluster once
-pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray_cluster")]
+# every test here joins the module's real Ray cluster (`make test` runs each module on one xdist worker)
+pytestmark = pytest.mark.ray
 
 SWEEP = """
 defaults:

@@ -20,8 +20,7 @@ from optuna.trial import TrialState
 
 from sweeper.viz import write_report
 
-# one xdist worker runs this module, so its module-scoped sweep is made once
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("report_browser")]
+pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("SWEEPER_CHROMIUM", "/usr/bin/chromium")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
