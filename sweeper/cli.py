@@ -334,5 +334,21 @@ def report(name: str, output: str | None, storage: str | None) -> None:
     click.echo(f"wrote {path} ({os.path.getsize(path) // 1024} KB)")
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The `sweep` console script: `main`, in a process whose exit skips the collector's last pass.
+
+    The interpreter's teardown after the last line costs 0.4 to 0.5 CPU-s of a 2-second `sweep status`
+    (measured: 2.29 against 1.88 CPU-s, means of 5), most of it the cyclic collector walking every
+    object that Optuna, SQLAlchemy, Hydra and MLflow made. Freezing them last of all, after every
+    other exit hook (multiprocessing's joins, logging's flush, Ray's shutdown) ran, skips that walk;
+    objects still go away by their reference counts, so files held by modules are closed as before.
+    Only here, not in `main`: a caller that runs `main` in its own process keeps its collector."""
+    import atexit
+    import gc
+
+    atexit.register(lambda: (gc.disable(), gc.freeze()))  # registered first, so it runs last
     main()
+
+
+if __name__ == "__main__":
+    run()

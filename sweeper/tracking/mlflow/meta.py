@@ -31,7 +31,45 @@ def versions() -> dict[str, str]:
 
 
 def requirements() -> str:
-    """The installed distributions as `name==version` lines (what `pip freeze` lists, without running pip)."""
+    """The installed distributions as `name==version` lines (what `pip freeze` lists, without running pip).
+
+    Reading every distribution's metadata costs ~0.35 CPU-s, paid by every sweep's writer, so the
+    answer is kept in the user's cache under a key of the folders that hold distributions and their
+    modification times: installing or removing one changes its folder's listing, so its time.
+    Other folders on the path (a sweep's own, written as it runs) are not in the key."""
+    import hashlib
+    import os
+    import sys
+
+    from ...files import cache_dir
+
+    stamps = [sys.executable]
+    for d in sys.path:
+        try:
+            if any(n.endswith((".dist-info", ".egg-info")) for n in os.listdir(d or ".")):
+                stamps.append(f"{d}\0{os.stat(d or '.').st_mtime_ns}")
+        except OSError:
+            pass
+    key = hashlib.sha256("\n".join(stamps).encode()).hexdigest()[:24]
+    path = os.path.join(cache_dir(), f"requirements-{key}.txt")
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        pass
+    text = _read_requirements()
+    try:  # a side file, then a rename: a reader never sees half of it
+        os.makedirs(cache_dir(), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:  # no writable cache: read each time
+        pass
+    return text
+
+
+def _read_requirements() -> str:
     from importlib.metadata import distributions
 
     seen = {}
