@@ -161,12 +161,10 @@ def open_study(name: str, storage: str | None = None) -> optuna.Study:
 
 
 def _trackers(spec: SweepSpec, study: optuna.Study, factories: list[type[Tracker]] | None) -> Trackers:
-    from .tracking import TRACKERS, Trackers
+    from .tracking import Trackers, tracker_classes
 
     uid = str(study.user_attrs.get(attrs.UID, ""))
-    made = [make(spec, studies.StudyMemo(study, name), uid) for name, make in TRACKERS.items()]
-    made += [make(spec, studies.StudyMemo(study, make.name), uid) for make in factories or []]
-    return Trackers(made)
+    return Trackers([cls(spec, studies.StudyMemo(study, name), uid) for name, cls in tracker_classes(factories or [])])
 
 
 def sync(name: str, storage: str | None = None) -> str:
@@ -305,7 +303,7 @@ def run(spec: SweepSpec, resume: bool = False, progress: ProgressView | None = N
         backend = make_backend(spec)
         from .tracking import warm_up
 
-        warm_up()  # the MLflow writer imports MLflow while the workers start and the study is made
+        warm_up(trackers or [])  # the MLflow writer imports MLflow while the workers start and the study is made
         for warning in search.advice(spec):
             say(f"warning: {warning}")
         backend.start()

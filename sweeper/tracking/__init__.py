@@ -1,38 +1,35 @@
 """Trackers: the views of a sweep (MLflow today). `Tracker` (base.py) is the contract.
 
-`TRACKERS` maps a name to a tracker class; adding one is a module plus one line here.
+`TRACKERS` maps a name to a loader of a tracker class; adding one is a module plus one line here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from ..config.spec import SweepSpec
 from .base import Memo, Tracker, Trackers
 
 
-def _mlflow(spec: SweepSpec, memo: Memo, uid: str) -> Tracker:
+def _mlflow() -> type[Tracker]:
     from .mlflow.tracker import MlflowTracker
 
-    return MlflowTracker(spec, memo, uid)
+    return MlflowTracker
 
 
-def _mlflow_warm_up() -> None:
-    from .mlflow.tracker import warm_up
-
-    warm_up()
-
-
-#: the trackers every sweep gets; each is called as factory(spec, memo, uid)
-TRACKERS: dict[str, Callable[[SweepSpec, Memo, str], Tracker]] = {"mlflow": _mlflow}
-#: what a tracker may start ahead of its sweep (a launch calls these once its input is checked)
-WARM_UPS: dict[str, Callable[[], None]] = {"mlflow": _mlflow_warm_up}
+#: the trackers every sweep gets, by name: each entry returns its `Tracker` class, imported only then
+#: (`sweep --help` imports no tracker); a sweep makes each as cls(spec, memo, uid)
+TRACKERS: dict[str, Callable[[], type[Tracker]]] = {"mlflow": _mlflow}
 
 
-def warm_up() -> None:
-    """Let every tracker start its slow part now, overlapping the driver's own start."""
-    for start in WARM_UPS.values():
-        start()
+def tracker_classes(extra: Iterable[type[Tracker]] = ()) -> list[tuple[str, type[Tracker]]]:
+    """(name, class) of every registered tracker, then of the `extra` classes a caller brings."""
+    return [(name, load()) for name, load in TRACKERS.items()] + [(cls.name, cls) for cls in extra]
 
 
-__all__ = ["TRACKERS", "WARM_UPS", "Memo", "Tracker", "Trackers", "warm_up"]
+def warm_up(extra: Iterable[type[Tracker]] = ()) -> None:
+    """Let every tracker start its slow part now (`Tracker.warm_up`), overlapping the driver's own start."""
+    for _, cls in tracker_classes(extra):
+        cls.warm_up()
+
+
+__all__ = ["TRACKERS", "Memo", "Tracker", "Trackers", "tracker_classes", "warm_up"]

@@ -44,6 +44,13 @@ class Tracker(ABC):
     def sweep_started(self, settings: dict[str, Any], resumed: bool) -> None:
         """The sweep (re)starts with these flat settings."""
 
+    @classmethod  # noqa: B027 - optional: a tracker with nothing slow to start
+    def warm_up(cls) -> None:
+        """Optional, for a tracker with something slow to start. Called once a launch's input is
+        checked, before any tracker is made: may start the tracker's slow part (a process, an
+        import) so that it overlaps the driver's own start. Must create nothing a refused launch
+        would leave behind."""
+
     def prepare(self) -> None:  # noqa: B027 - optional: a tracker that needs nothing before trials
         """Called once before the first trial is placed: may wait (bounded) until the view can take
         trials, so that `trial_hook` can hand out what trials need (MLflow: the store, the parent run)."""

@@ -151,6 +151,30 @@ def test_a_new_tracker_plugs_into_sweeper_api_run(tmp_path: Path, monkeypatch: p
     assert study.user_attrs[attrs.STATE] == "FINISHED"
 
 
+def test_a_tracker_warms_up_through_its_one_registration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Tracker.warm_up` is called once per launch for each registered or passed tracker, and only
+    for those: with MLflow's entry taken out, no MLflow writer is started ahead."""
+    import sys
+
+    warmed: list[str] = []
+
+    class Warm(JsonlTracker):
+        name = "warm"
+
+        @classmethod
+        def warm_up(cls) -> None:
+            warmed.append(cls.name)
+
+    monkeypatch.setattr(sweeper.backends, "make_backend", lambda spec: FakeBackend(1, script))
+    monkeypatch.setattr(sweeper.tracking, "TRACKERS", {"jsonl": lambda: JsonlTracker})
+    spec = dataclasses.replace(make_spec(tmp_path, n_trials=2, search={"method": "random"}),
+                               storage=sqlite_url(tmp_path))
+    assert api.run(spec, trackers=[Warm], echo=lambda line: None).state == "FINISHED"
+    assert warmed == ["warm"]
+    mlflow_tracker = sys.modules.get("sweeper.tracking.mlflow.tracker")
+    assert mlflow_tracker is None or mlflow_tracker._spare is None
+
+
 # --- Trackers: one's failure is not the others' ---------------------------------------------------
 class Broken(Tracker):
     name = "broken"

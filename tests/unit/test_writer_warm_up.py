@@ -1,4 +1,4 @@
-"""The writer process a launch starts ahead of its tracker (`tracker.warm_up`): one spare at most,
+"""The writer process a launch starts ahead of its tracker (`MlflowTracker.warm_up`): one spare at most,
 taken once by the next tracker, and never a dead one. (That a spare writes nothing before its
 settings arrive is checked end to end: test_bad_input's launches refused after the warm-up create
 no file.)"""
@@ -22,15 +22,15 @@ def started():
 
 
 def test_one_spare_at_most_taken_once_and_never_dead(started) -> None:
-    tracker_mod.warm_up()
+    tracker_mod.MlflowTracker.warm_up()
     spare = tracker_mod._spare
     assert spare is not None and spare.proc.is_alive()
     started.append(spare.proc)
-    tracker_mod.warm_up()  # a second launch in the same process, before the first took it
+    tracker_mod.MlflowTracker.warm_up()  # a second launch in the same process, before the first took it
     assert tracker_mod._spare is spare
     assert tracker_mod._writer() is spare and tracker_mod._spare is None
 
-    tracker_mod.warm_up()
+    tracker_mod.MlflowTracker.warm_up()
     dead = tracker_mod._spare
     assert dead is not None and dead is not spare
     started.append(dead.proc)

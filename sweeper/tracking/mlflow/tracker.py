@@ -64,10 +64,10 @@ class WriterProcess:
         return cls(proc, q, results, opens, opened)
 
 
-_spare: WriterProcess | None = None  # started by warm_up, for this process's next MlflowTracker
+_spare: WriterProcess | None = None  # started by start_spare, for this process's next MlflowTracker
 
 
-def warm_up() -> None:
+def start_spare() -> None:
     """Start the next tracker's writer process now, so that its import of MLflow (~2 CPU-s, most of
     a writer's start) runs while the driver makes the study and starts the workers, not after.
 
@@ -87,6 +87,10 @@ def _writer() -> WriterProcess:
 
 class MlflowTracker(Tracker):
     name = "mlflow"
+
+    @classmethod
+    def warm_up(cls) -> None:
+        start_spare()
 
     def __init__(self, spec: SweepSpec, memo: Memo, uid: str, reopen: bool = True,
                  parent_wait_s: float = 30.0) -> None:

@@ -63,7 +63,7 @@ def _why(e: BaseException) -> str:
 def serve(q: Any, results: Any, opens: Any = None, opened: Any = None) -> None:
     """The writer process's entry point. It imports MLflow at once, then waits for its settings
     (the first item on `q`: spec, uri, experiment, parent run id, uid, reopen), so that it can be
-    started before the sweep's study exists (`tracker.warm_up`) and touches no store until told."""
+    started before the sweep's study exists (`MlflowTracker.warm_up`) and touches no store until told."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it closes us in order
