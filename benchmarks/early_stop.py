@@ -303,11 +303,14 @@ def targets(summaries: dict[tuple[str, int], dict[str, dict[str, Any]]]) -> str:
         one, four = summaries.get((problem, 1), {}).get("asha"), summaries.get((problem, 4), {}).get("asha")
         if problem == "curves" or not one or not four:
             continue
+        # "asynchrony does not ruin pruning": 4 workers may lose at most 20% of 1 worker's speed-up.
+        # Read as two-sided, 4 workers doing better than 1 would count as a miss; both are shown.
         a, b = one["speedup"], four["speedup"]
-        ok = a is not None and b is not None and abs(b - a) <= 0.2 * a
+        ok = a is not None and b is not None and b >= 0.8 * a
+        both = a is not None and b is not None and abs(b - a) <= 0.2 * a
         shown = f"{b:.2f}x vs {a:.2f}x" if a and b else f"{b or '<1'}x vs {a or '<1'}x"
-        lines.append(f"| ASHA's speed-up with 4 workers within 20% of 1 worker's | {problem} | 4 vs 1 | "
-                     f"{shown} | {'met' if ok else 'missed'} |")
+        lines.append(f"| ASHA's speed-up with 4 workers at least 80% of 1 worker's | {problem} | 4 vs 1 | "
+                     f"{shown}{'' if both or not ok else ' (more than 20% higher)'} | {'met' if ok else 'missed'} |")
     return "\n".join(lines)
 
 

@@ -95,8 +95,17 @@ def test_the_speed_up_is_the_steps_to_the_unpruned_final_median_best_and_the_tar
            "met |" in judged
     assert "| hyperband or ASHA reaches it with at most half the steps (>= 2x) | p | 1 | hyperband 2.50x, asha <1x " \
            "| met |" in judged
-    assert "| ASHA's speed-up with 4 workers within 20% of 1 worker's | p | 4 vs 1 |" in judged
+    assert "| ASHA's speed-up with 4 workers at least 80% of 1 worker's | p | 4 vs 1 |" in judged
     assert judged.rstrip().endswith("| missed |")  # ASHA never reaches the target here
+
+    def asha(one: float, four: float) -> str:  # the asynchrony line alone, for these two speed-ups
+        lines = early_stop.targets({("q", 1): {"none": {"speedup": 1.0}, "asha": {"speedup": one}},
+                                    ("q", 4): {"none": {"speedup": 1.0}, "asha": {"speedup": four}}}).splitlines()
+        return lines[-1]
+
+    assert asha(2.0, 1.7).endswith("| 1.70x vs 2.00x | met |")  # 15% lower
+    assert asha(2.0, 1.5).endswith("| 1.50x vs 2.00x | missed |")  # 25% lower: asynchrony cost pruning
+    assert asha(1.5, 2.7).endswith("| 2.70x vs 1.50x (more than 20% higher) | met |")  # better is not ruin
 
 
 @pytest.mark.slow
