@@ -41,7 +41,7 @@ def requirements() -> str:
     import os
     import sys
 
-    from ...files import cache_dir
+    from ...files import cache_dir, place_new_file
 
     stamps = [sys.executable]
     for d in sys.path:
@@ -58,12 +58,12 @@ def requirements() -> str:
     except OSError:
         pass
     text = _read_requirements()
-    try:  # a side file, then a rename: a reader never sees half of it
+    try:  # a side file, placed whole (files.place_new_file): a reader never sees half of it
         os.makedirs(cache_dir(), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             f.write(text)
-        os.replace(tmp, path)
+        place_new_file(tmp, path)
     except OSError:  # no writable cache: read each time
         pass
     return text
