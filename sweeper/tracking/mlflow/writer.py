@@ -28,6 +28,7 @@ from ...config.spec import SweepSpec
 from ...redact import mask
 from ...runtime.process import die_with_parent
 from .layout import RunLayout, metric, param_list, params_yaml
+from .lean_import import import_mlflow_client
 from .lookup import unreachable
 from .ops import (
     BestSoFar,
@@ -68,8 +69,8 @@ def serve(q: Any, results: Any, opens: Any = None, opened: Any = None) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's; it closes us in order
     die_with_parent()
-    try:
-        import mlflow.tracking  # noqa: F401  (the ~2 CPU-s every writer pays, while the driver starts)
+    try:  # the ~2 CPU-s every writer pays, while the driver starts
+        import_mlflow_client()
     except Exception:  # said by the Writer when it needs MLflow, in its usual words
         pass
     settings = q.get()
