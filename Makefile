@@ -7,28 +7,32 @@ DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: install demo test lint bench clean browser
 
-# pip byte-compiles what it installs on one core: 85 of the 130 s of installing the test extras here.
-# Compiled it must be (with PYTHONDONTWRITEBYTECODE set, as on our machines, every process would
-# compile its imports), so compileall does it on every core instead (42 s), sweeper's own modules
-# too. Its status is not checked: a few packages ship files that do not compile (templates, py2 leftovers).
-COMPILE = @$(PY) -m compileall -q -j 0 $(VENV)/lib sweeper hydra_plugins >/dev/null 2>&1 || true
+# Installs go through uv (PyPI's `uv`, put in the venv by its pip): the test extras in ~10 s where pip
+# takes ~40 s, byte-compiled on every core. Compiled they must be: with PYTHONDONTWRITEBYTECODE set, as
+# on our machines, every process would compile its imports again. Where uv cannot install (an index
+# only pip is configured for), pip does it, then compileall on every core. sweeper's own modules are
+# compiled by compileall either way (uv compiles site-packages); its status is not checked: a few
+# packages ship files that do not compile (templates, py2 leftovers).
+UV := $(VENV)/bin/uv
+COMPILE = @$(PY) -m compileall -q -j 0 $(1) >/dev/null 2>&1 || true
+define INSTALL
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install -q uv || true
+	$(UV) pip install -q --python $(PY) --compile-bytecode -e '$(1)' \
+	  || { $(PY) -m pip install -q --no-compile -e '$(1)' && { $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1; true; }; }
+	$(call COMPILE,sweeper hydra_plugins)
+endef
 
 # everything: sweeper with Ray, PostgreSQL, the examples, the benchmarks' peers and the test tools
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[test]'
-	$(COMPILE)
+	$(call INSTALL,.[test])
 	@touch $(STAMP) $(DEMO_STAMP)
 
 # the demo needs only sweeper and scikit-learn (no Ray, no test tools)
 $(DEMO_STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[examples]'
-	$(COMPILE)
+	$(call INSTALL,.[examples])
 	@touch $(DEMO_STAMP)
 
 # the demo starts afresh each time: its own study and MLflow store live in examples/quickstart
@@ -46,11 +50,11 @@ browser:
 # the suite in TEST_WORKERS pytest-xdist processes: its tests mostly wait on the sweeps they start, so
 # one process keeps 0.9 of 2 cores busy, two 1.73, three 1.82 (940 s against 1013 s). Each module runs
 # on one process (loadfile), so a module's Ray cluster or module-scoped sweep is made once
-# (xdist_group marks did not hold with a module-level pytestmark)
+# (xdist_group marks did not hold with a module-level pytestmark), longest modules first (conftest.py)
 TEST_WORKERS ?= 3
 test: install browser
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples hydra_plugins
-	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 # every benchmark side by side in one run (about 2 hours on 2 cores): writes and prints benchmarks/REPORT.md.
 # search=gp needs PyTorch: 2.13.0 is a CPU wheel on our machines (elsewhere pip may fetch a CUDA build);

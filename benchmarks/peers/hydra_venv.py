@@ -62,23 +62,35 @@ def ensure_venv(venv: Path = VENV, force: bool = False) -> tuple[Path, float]:
             return venv_python(venv), 0.0
         shutil.rmtree(venv, ignore_errors=True)
         t0 = time.perf_counter()
-        # no pip inside the venv: this interpreter's pip installs into it (`--python`, pip >= 22.3)
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
-        # pip byte-compiles on one core (~35 s of ~45 here); compileall on every core does it in ~11 s. And
-        # compiled it must be: with PYTHONDONTWRITEBYTECODE set, each timed run would compile its imports
-        p = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv_python(venv)), "install", "-q",
-                            "--disable-pip-version-check", "--no-input", "--no-compile", *REQUIREMENTS],
-                           env=env, capture_output=True, text=True)
+        p = _install(venv, env)
         if p.returncode != 0:
             shutil.rmtree(venv, ignore_errors=True)
             raise RuntimeError(f"creating {venv} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-        site = [str(d) for d in (venv / "lib").glob("python3*/site-packages")]
-        # not checked: a few packages ship files that do not compile (templates, py2 leftovers)
-        subprocess.run([str(venv_python(venv)), "-m", "compileall", "-q", "-j", "0", *site], env=env,
-                       capture_output=True)
         (venv / STAMP).write_text("\n".join(REQUIREMENTS))
         return venv_python(venv), time.perf_counter() - t0
+
+
+def _install(venv: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """REQUIREMENTS into `venv`, byte-compiled (with PYTHONDONTWRITEBYTECODE set, as on our machines,
+    each timed run would compile its imports): by the uv `make install` put beside this interpreter
+    (~10 s), else by this interpreter's pip and compileall on every core (~45 s; pip would compile on
+    one core). No pip inside the venv: the installer outside it installs into it (`--python`)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv_python(venv))
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        p = subprocess.run([str(uv), "pip", "install", "-q", "--python", python, "--compile-bytecode", *REQUIREMENTS],
+                           env=env, capture_output=True, text=True)
+        if p.returncode == 0:
+            return p
+    p = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--disable-pip-version-check",
+                        "--no-input", "--no-compile", *REQUIREMENTS], env=env, capture_output=True, text=True)
+    if p.returncode == 0:
+        site = [str(d) for d in (venv / "lib").glob("python3*/site-packages")]
+        # not checked: a few packages ship files that do not compile (templates, py2 leftovers)
+        subprocess.run([python, "-m", "compileall", "-q", "-j", "0", *site], env=env, capture_output=True)
+    return p
 
 
 def hydra_command(python: Path, n_trials: int, workers: int) -> list[str]:
