@@ -8,19 +8,21 @@ DEMO_STAMP := $(VENV)/.installed-demo
 .PHONY: install demo test lint bench clean browser
 
 # Installs go through uv (PyPI's `uv`, put in the venv by its pip): the test extras in ~10 s where pip
-# takes ~40 s, byte-compiled on every core. Compiled they must be: with PYTHONDONTWRITEBYTECODE set, as
-# on our machines, every process would compile its imports again. Where uv cannot install (an index
-# only pip is configured for), pip does it, then compileall on every core. sweeper's own modules are
-# compiled by compileall either way (uv compiles site-packages); its status is not checked: a few
-# packages ship files that do not compile (templates, py2 leftovers).
+# takes ~40 s; where uv cannot install (an index only pip is configured for), pip does it. Installed
+# modules are byte-compiled on every core (BYTECODE); compiled they must be, since with
+# PYTHONDONTWRITEBYTECODE set, as on our machines, every process would compile its imports again.
+# `make test` compiles nothing at install: it unsets PYTHONDONTWRITEBYTECODE, and its run writes the
+# bytecode of what it imports as it imports it (~5,000 of the venv's ~16,000 files; all of them took
+# 30 s of the install on 2 cores). sweeper's own modules are compiled by compileall (uv compiles
+# site-packages); its status is not checked: a few packages ship files that do not compile.
+BYTECODE := --compile-bytecode
 UV := $(VENV)/bin/uv
-COMPILE = @$(PY) -m compileall -q -j 0 $(1) >/dev/null 2>&1 || true
 define INSTALL
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	@test -x $(UV) || $(PY) -m pip install -q uv || true
-	$(UV) pip install -q --python $(PY) --compile-bytecode -e '$(1)' \
-	  || { $(PY) -m pip install -q --no-compile -e '$(1)' && { $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1; true; }; }
-	$(call COMPILE,sweeper hydra_plugins)
+	$(UV) pip install -q --python $(PY) $(BYTECODE) -e '$(1)' || { $(PY) -m pip install -q --no-compile -e '$(1)' \
+	  && { test -z '$(BYTECODE)' || $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1; true; }; }
+	@test -z '$(BYTECODE)' || $(PY) -m compileall -q -j 0 sweeper hydra_plugins >/dev/null 2>&1 || true
 endef
 
 # everything: sweeper with Ray, PostgreSQL, the examples, the benchmarks' peers and the test tools
@@ -51,7 +53,9 @@ browser:
 # one process keeps 0.9 of 2 cores busy, two 1.73, three 1.82 (940 s against 1013 s). Each module runs
 # on one process (loadfile), so a module's Ray cluster or module-scoped sweep is made once
 # (xdist_group marks did not hold with a module-level pytestmark), longest modules first (conftest.py)
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
+test: BYTECODE :=
+test: export PYTHONDONTWRITEBYTECODE :=
 test: install browser
 	$(VENV)/bin/ruff check sweeper tests benchmarks examples hydra_plugins
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests

@@ -72,21 +72,24 @@ def ensure_venv(venv: Path = VENV, force: bool = False) -> tuple[Path, float]:
 
 
 def _install(venv: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """REQUIREMENTS into `venv`, byte-compiled (with PYTHONDONTWRITEBYTECODE set, as on our machines,
-    each timed run would compile its imports): by the uv `make install` put beside this interpreter
-    (~10 s), else by this interpreter's pip and compileall on every core (~45 s; pip would compile on
-    one core). No pip inside the venv: the installer outside it installs into it (`--python`)."""
+    """REQUIREMENTS into `venv`: by the uv `make install` put beside this interpreter (~10 s), else by
+    this interpreter's pip. No pip inside the venv: the installer outside it installs into it
+    (`--python`). Byte-compiled on every core where PYTHONDONTWRITEBYTECODE is set, as on our
+    machines (each timed run would compile its imports again; ~30 s on 2 cores); where it is not
+    (`make test` unsets it), the first run writes the bytecode of what it imports."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv_python(venv))
+    compile_all = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
     uv = Path(sys.executable).parent / "uv"
     if uv.exists():
-        p = subprocess.run([str(uv), "pip", "install", "-q", "--python", python, "--compile-bytecode", *REQUIREMENTS],
+        p = subprocess.run([str(uv), "pip", "install", "-q", "--python", python,
+                            *(["--compile-bytecode"] if compile_all else []), *REQUIREMENTS],
                            env=env, capture_output=True, text=True)
         if p.returncode == 0:
             return p
     p = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--disable-pip-version-check",
                         "--no-input", "--no-compile", *REQUIREMENTS], env=env, capture_output=True, text=True)
-    if p.returncode == 0:
+    if p.returncode == 0 and compile_all:
         site = [str(d) for d in (venv / "lib").glob("python3*/site-packages")]
         # not checked: a few packages ship files that do not compile (templates, py2 leftovers)
         subprocess.run([python, "-m", "compileall", "-q", "-j", "0", *site], env=env, capture_output=True)
