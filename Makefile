@@ -53,7 +53,7 @@ browser:
 # one process keeps 0.9 of 2 cores busy, two 1.73, three 1.82 (940 s against 1013 s). Each module runs
 # on one process (loadfile), so a module's Ray cluster or module-scoped sweep is made once
 # (xdist_group marks did not hold with a module-level pytestmark), longest modules first (conftest.py)
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 test: BYTECODE :=
 test: export PYTHONDONTWRITEBYTECODE :=
 test: install browser

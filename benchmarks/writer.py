@@ -13,7 +13,12 @@ Part 2 (a whole sweep): `sweep launch` of 600 trivial trials, random search, wor
 MLflow on SQLite, as a user runs it. The trial rate is from the study's first start to its last
 completion; the end-of-sweep wait is from the last completion to the command's exit, which is
 what the writer still had to write (plus the report and the exit).
+Part 3 (`--rates 1,2,4,8`): that sweep once per worker count, so trials come in faster, against the
+SQLite store and a real server (the largest of `--server-workers`): trials/s against the rate the
+writer finished their runs at (from the first trial's start until the store showed every run
+FINISHED, polled every 0.1 s), and how long after the last trial that was; `--plot` draws both.
 Usage: python benchmarks/writer.py [--trials 600] [--only writer|sweep] [--server-workers 1,4]
+       python benchmarks/writer.py --rates 1,2,4,8 [--trials 600] [--plot benchmarks/writer.png]
 """
 
 from __future__ import annotations
@@ -141,13 +146,14 @@ def _server(d: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("mlflow server did not answer in 120 s")
 
 
-def sweep_wait(d: Path, n: int) -> dict[str, float]:
+def sweep_wait(d: Path, n: int, workers: int = 1, uri: str | None = None) -> dict[str, Any]:
     """`sweep launch` of n trivial trials: the trial rate, the wait from the last trial to the exit,
     and of that the part spent writing MLflow (from its "writing MLflow…" line to the next)."""
     import optuna
 
     (d / "writer_objective.py").write_text(OBJECTIVE)
-    (d / "sweep.yaml").write_text(SWEEP + f"n_trials: {n}\nworkers: 1\n")
+    tracking = f"tracking: {{uri: '{uri}'}}\n" if uri else ""
+    (d / "sweep.yaml").write_text(SWEEP + f"n_trials: {n}\nworkers: {workers}\n" + tracking)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{d}"}
     proc = subprocess.Popen([sys.executable, "-m", "sweeper.cli", "launch", "sweep.yaml"], cwd=d, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -167,7 +173,102 @@ def sweep_wait(d: Path, n: int) -> dict[str, float]:
     marks = [(t, text) for t, text in seen if text.endswith("…")] + [(ended, "exit")]
     phases = {text.split("] ", 1)[-1].rstrip("…"): marks[i + 1][0] - t for i, (t, text) in enumerate(marks[:-1])}
     return {"trials_per_s": len(trials) / (last - first), "end_wait_s": ended - last,
-            "mlflow_wait_s": phases.get("writing MLflow", 0.0), "phases": phases}
+            "mlflow_wait_s": phases.get("writing MLflow", 0.0), "phases": phases,
+            "first_s": first, "last_s": last}
+
+
+class RunsFinished:
+    """Polls a store's SQLite file every 0.1 s for the sweep's FINISHED trial runs, in a thread: when
+    the writer caught up with each trial (a run's own end_time is its trial's, not its write's)."""
+
+    def __init__(self, db: Path) -> None:
+        import threading
+
+        self.db, self.seen, self.done = db, [(time.time(), 0)], threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        import sqlite3
+
+        while not self.done.wait(0.1):
+            try:
+                con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
+                try:
+                    (k,) = con.execute("SELECT count(*) FROM runs WHERE name LIKE 'trial-%' AND status = 'FINISHED'"
+                                       ).fetchone()
+                finally:
+                    con.close()
+            except sqlite3.Error:  # not made yet, or busy
+                continue
+            if k != self.seen[-1][1]:
+                self.seen.append((time.time(), k))
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def all_by(self, n: int) -> float:
+        """When the n-th run was seen FINISHED."""
+        return next(t for t, k in self.seen if k >= n)
+
+
+def rates(d: Path, n: int, workers: list[int], server_workers: int) -> list[dict[str, Any]]:
+    """Part 3: one sweep per worker count (faster trials come in faster), against the SQLite store and
+    a real server: the trial rate, the rate the writer ended their runs at, and the wait after the last
+    trial for MLflow (from the last trial's completion until every run was seen FINISHED in the store)."""
+    out = []
+    for store in ("SQLite store", f"mlflow server, --workers {server_workers}"):
+        for w in workers:
+            run = d / f"rate-{len(out)}"
+            run.mkdir()
+            server, uri, db = None, None, run / "mlflow.db"
+            if not store.startswith("SQLite"):
+                server, uri = _server(run, server_workers)
+                db = run / f"server-{server_workers}.db"
+            finished = RunsFinished(db)
+            try:
+                s = sweep_wait(run, n, w, uri)
+            finally:
+                finished.stop()
+                if server is not None:
+                    server.terminate()
+                    server.wait(30)
+            caught_up = finished.all_by(n)
+            out.append({"store": store, "workers": w, "trials_per_s": s["trials_per_s"],
+                        "runs_per_s": n / (caught_up - s["first_s"]), "mlflow_after_last_s": max(0.0, caught_up - s["last_s"])})
+            r = out[-1]
+            print(f"| {store} | {w} | {r['trials_per_s']:.1f} | {r['runs_per_s']:.1f} | {r['mlflow_after_last_s']:.2f} |",
+                  flush=True)
+    return out
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Runs ended per second against trials per second (the diagonal: keeping up), and MLflow's wait
+    after the last trial, one line per store."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    top = max(r["trials_per_s"] for r in rows) * 1.1
+    a.plot([0, top], [0, top], color="grey", linestyle=":", label="keeping up")
+    for store in dict.fromkeys(r["store"] for r in rows):
+        mine = sorted((r for r in rows if r["store"] == store), key=lambda r: r["trials_per_s"])
+        xs = [r["trials_per_s"] for r in mine]
+        a.plot(xs, [r["runs_per_s"] for r in mine], marker="o", label=store)
+        b.plot(xs, [r["mlflow_after_last_s"] for r in mine], marker="o", label=store)
+        for r in mine:
+            a.annotate(f"{r['workers']}w", (r["trials_per_s"], r["runs_per_s"]), fontsize=8,
+                       textcoords="offset points", xytext=(4, -10))
+    a.set(xlabel="trials finished per second", ylabel="MLflow runs ended per second", title="The writer's rate")
+    b.set(xlabel="trials finished per second", ylabel="seconds", title="MLflow's wait after the last trial")
+    b.set_ylim(bottom=0)
+    a.legend(fontsize=8)
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -175,6 +276,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=600)
     ap.add_argument("--only", choices=["writer", "sweep"], help="one part of the benchmark")
     ap.add_argument("--server-workers", default="1,4", help="the mlflow servers' worker counts (0: no server)")
+    ap.add_argument("--rates", metavar="WORKERS", help="part 3 only: one sweep per worker count, e.g. 1,2,4,8")
+    ap.add_argument("--plot", type=Path, help="with --rates: draw the figure to this PNG")
     a = ap.parse_args()
     from sweeper.tracking.mlflow.lookup import quiet_mlflow
 
@@ -182,6 +285,15 @@ def main() -> None:
     d = Path(tempfile.mkdtemp(prefix="sweeper-writer-"))
     server = None
     try:
+        if a.rates:
+            server_workers = max(int(w) for w in a.server_workers.split(","))
+            print(f"`sweep launch` ({ROOT}), {a.trials} trivial trials per sweep, random search")
+            print("| store | workers | trials/s | runs ended/s | MLflow after the last trial (s) |")
+            print("|---|---:|---:|---:|---:|")
+            rows = rates(d, a.trials, [int(w) for w in a.rates.split(",")], server_workers)
+            if a.plot:
+                plot(rows, a.plot)
+            return
         if a.only != "sweep":
             spec = _spec(d)
             print(f"MLflow writer ({ROOT}), {a.trials} finished trials queued at once")
