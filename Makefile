@@ -50,9 +50,10 @@ browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # the suite in TEST_WORKERS pytest-xdist processes: its tests mostly wait on the sweeps they start, so
-# one process keeps 0.9 of 2 cores busy, two 1.73, three 1.82 (940 s against 1013 s). Each module runs
-# on one process (loadfile), so a module's Ray cluster or module-scoped sweep is made once
-# (xdist_group marks did not hold with a module-level pytestmark), longest modules first (conftest.py)
+# one process keeps 0.9 of 2 cores busy, two 1.73, three 1.82 (940 s against 1013 s); four were no
+# faster (897 s against 882 s). Each module runs on one process (loadfile), so a module's Ray cluster
+# or module-scoped sweep is made once (xdist_group marks did not hold with a module-level pytestmark);
+# the longest modules go first (conftest.py)
 TEST_WORKERS ?= 3
 test: BYTECODE :=
 test: export PYTHONDONTWRITEBYTECODE :=
