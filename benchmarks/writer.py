@@ -13,12 +13,14 @@ Part 2 (a whole sweep): `sweep launch` of 600 trivial trials, random search, wor
 MLflow on SQLite, as a user runs it. The trial rate is from the study's first start to its last
 completion; the end-of-sweep wait is from the last completion to the command's exit, which is
 what the writer still had to write (plus the report and the exit).
-Part 3 (`--rates 1,2,4,8`): that sweep once per worker count, so trials come in faster, against the
+Part 3 (`--rates 4,8,16,32`): that sweep once per worker count, each trial sleeping `--trial-s`
+(0.5 s), so trials come in faster with more workers (trivial trials on 2 cores stay at the driver's
+~20-26/s whatever the workers), against the
 SQLite store and a real server (the largest of `--server-workers`): trials/s against the rate the
 writer finished their runs at (from the first trial's start until the store showed every run
 FINISHED, polled every 0.1 s), and how long after the last trial that was; `--plot` draws both.
 Usage: python benchmarks/writer.py [--trials 600] [--only writer|sweep] [--server-workers 1,4]
-       python benchmarks/writer.py --rates 1,2,4,8 [--trials 600] [--plot benchmarks/writer.png]
+       python benchmarks/writer.py --rates 4,8,16,32 [--trial-s 0.5] [--trials 600] [--plot benchmarks/writer.png]
 """
 
 from __future__ import annotations
@@ -146,12 +148,14 @@ def _server(d: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("mlflow server did not answer in 120 s")
 
 
-def sweep_wait(d: Path, n: int, workers: int = 1, uri: str | None = None) -> dict[str, Any]:
-    """`sweep launch` of n trivial trials: the trial rate, the wait from the last trial to the exit,
-    and of that the part spent writing MLflow (from its "writing MLflow…" line to the next)."""
+def sweep_wait(d: Path, n: int, workers: int = 1, uri: str | None = None, trial_s: float = 0.0) -> dict[str, Any]:
+    """`sweep launch` of n trivial trials (each sleeping `trial_s`): the trial rate, the wait from the
+    last trial to the exit, and of that the part spent writing MLflow (from its "writing MLflow…"
+    line to the next)."""
     import optuna
 
-    (d / "writer_objective.py").write_text(OBJECTIVE)
+    wait = f"    import time\n    time.sleep({trial_s})\n" if trial_s else ""
+    (d / "writer_objective.py").write_text(OBJECTIVE.replace("):\n", "):\n" + wait, 1))
     tracking = f"tracking: {{uri: '{uri}'}}\n" if uri else ""
     (d / "sweep.yaml").write_text(SWEEP + f"n_trials: {n}\nworkers: {workers}\n" + tracking)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{d}"}
@@ -213,7 +217,7 @@ class RunsFinished:
         return next(t for t, k in self.seen if k >= n)
 
 
-def rates(d: Path, n: int, workers: list[int], server_workers: int) -> list[dict[str, Any]]:
+def rates(d: Path, n: int, workers: list[int], server_workers: int, trial_s: float) -> list[dict[str, Any]]:
     """Part 3: one sweep per worker count (faster trials come in faster), against the SQLite store and
     a real server: the trial rate, the rate the writer ended their runs at, and the wait after the last
     trial for MLflow (from the last trial's completion until every run was seen FINISHED in the store)."""
@@ -228,7 +232,7 @@ def rates(d: Path, n: int, workers: list[int], server_workers: int) -> list[dict
                 db = run / f"server-{server_workers}.db"
             finished = RunsFinished(db)
             try:
-                s = sweep_wait(run, n, w, uri)
+                s = sweep_wait(run, n, w, uri, trial_s)
             finally:
                 finished.stop()
                 if server is not None:
@@ -278,6 +282,7 @@ def main() -> None:
     ap.add_argument("--server-workers", default="1,4", help="the mlflow servers' worker counts (0: no server)")
     ap.add_argument("--rates", metavar="WORKERS", help="part 3 only: one sweep per worker count, e.g. 1,2,4,8")
     ap.add_argument("--plot", type=Path, help="with --rates: draw the figure to this PNG")
+    ap.add_argument("--trial-s", type=float, default=0.5, help="with --rates: how long each trial sleeps")
     a = ap.parse_args()
     from sweeper.tracking.mlflow.lookup import quiet_mlflow
 
@@ -287,10 +292,10 @@ def main() -> None:
     try:
         if a.rates:
             server_workers = max(int(w) for w in a.server_workers.split(","))
-            print(f"`sweep launch` ({ROOT}), {a.trials} trivial trials per sweep, random search")
+            print(f"`sweep launch` ({ROOT}), {a.trials} trials of {a.trial_s:g} s per sweep, random search")
             print("| store | workers | trials/s | runs ended/s | MLflow after the last trial (s) |")
             print("|---|---:|---:|---:|---:|")
-            rows = rates(d, a.trials, [int(w) for w in a.rates.split(",")], server_workers)
+            rows = rates(d, a.trials, [int(w) for w in a.rates.split(",")], server_workers, a.trial_s)
             if a.plot:
                 plot(rows, a.plot)
             return
