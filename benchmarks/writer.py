@@ -247,29 +247,32 @@ def rates(d: Path, n: int, workers: list[int], server_workers: int, trial_s: flo
     return out
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Runs ended per second against trials per second (the diagonal: keeping up), and MLflow's wait
-    after the last trial, one line per store."""
+def plot(rows: list[dict[str, Any]], path: Path, trial_s: float) -> None:
+    """Against the workers: the trials finished per second and the runs the writer finished per
+    second (per store; the ideal, workers / trial_s, dotted), and MLflow's wait after the last trial."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    top = max(r["trials_per_s"] for r in rows) * 1.1
-    a.plot([0, top], [0, top], color="grey", linestyle=":", label="keeping up")
+    workers = sorted({r["workers"] for r in rows})
+    a.plot(workers, [w / trial_s for w in workers], color="grey", linestyle=":", label=f"ideal (trials of {trial_s:g} s)")
     for store in dict.fromkeys(r["store"] for r in rows):
-        mine = sorted((r for r in rows if r["store"] == store), key=lambda r: r["trials_per_s"])
-        xs = [r["trials_per_s"] for r in mine]
-        a.plot(xs, [r["runs_per_s"] for r in mine], marker="o", label=store)
+        mine = sorted((r for r in rows if r["store"] == store), key=lambda r: r["workers"])
+        xs = [r["workers"] for r in mine]
+        line, = a.plot(xs, [r["trials_per_s"] for r in mine], marker="o", label=f"{store}: trials/s")
+        a.plot(xs, [r["runs_per_s"] for r in mine], marker="x", linestyle="--", color=line.get_color(),
+               label=f"{store}: runs finished/s")
         b.plot(xs, [r["mlflow_after_last_s"] for r in mine], marker="o", label=store)
-        for r in mine:
-            a.annotate(f"{r['workers']}w", (r["trials_per_s"], r["runs_per_s"]), fontsize=8,
-                       textcoords="offset points", xytext=(4, -10))
-    a.set(xlabel="trials finished per second", ylabel="MLflow runs ended per second", title="The writer's rate")
-    b.set(xlabel="trials finished per second", ylabel="seconds", title="MLflow's wait after the last trial")
+    for ax in (a, b):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(workers, [str(w) for w in workers])
+        ax.set_xlabel("workers")
+    a.set(ylabel="per second", title="Trials finished and MLflow runs finished")
+    b.set(ylabel="seconds", title="MLflow's wait after the last trial")
     b.set_ylim(bottom=0)
-    a.legend(fontsize=8)
+    a.legend(fontsize=7)
     b.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -297,7 +300,7 @@ def main() -> None:
             print("|---|---:|---:|---:|---:|")
             rows = rates(d, a.trials, [int(w) for w in a.rates.split(",")], server_workers, a.trial_s)
             if a.plot:
-                plot(rows, a.plot)
+                plot(rows, a.plot, a.trial_s)
             return
         if a.only != "sweep":
             spec = _spec(d)
