@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(os.environ.get("SWEEPER_SRC") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 
-OBJECTIVE = "def trivial(cfg):\n    return {'loss': float(cfg.x) ** 2}\n"
+OBJECTIVE = "def trivial(cfg):\n{wait}    return {{'loss': float(cfg.x) ** 2}}\n"  # wait: a sleep, or nothing
 SWEEP = """
 name: writer
 objective: {metric: loss}
@@ -155,7 +155,7 @@ def sweep_wait(d: Path, n: int, workers: int = 1, uri: str | None = None, trial_
     import optuna
 
     wait = f"    import time\n    time.sleep({trial_s})\n" if trial_s else ""
-    (d / "writer_objective.py").write_text(OBJECTIVE.replace("):\n", "):\n" + wait, 1))
+    (d / "writer_objective.py").write_text(OBJECTIVE.format(wait=wait))
     tracking = f"tracking: {{uri: '{uri}'}}\n" if uri else ""
     (d / "sweep.yaml").write_text(SWEEP + f"n_trials: {n}\nworkers: {workers}\n" + tracking)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{d}"}
@@ -222,7 +222,8 @@ def rates(d: Path, n: int, workers: list[int], server_workers: int, trial_s: flo
     a real server: the trial rate, the rate the writer ended their runs at, and the wait after the last
     trial for MLflow (from the last trial's completion until every run was seen FINISHED in the store)."""
     out = []
-    for store in ("SQLite store", f"mlflow server, --workers {server_workers}"):
+    stores = ["SQLite store"] + ([f"mlflow server, --workers {server_workers}"] if server_workers else [])
+    for store in stores:
         for w in workers:
             run = d / f"rate-{len(out)}"
             run.mkdir()
