@@ -2,7 +2,9 @@
 
 Every policy (none, median, asha, hyperband) gets the same step budget (`budget.steps: B`, epochs
 reported by all trials together, and an `n_trials` it never reaches), through `sweep launch`, with
-the same TPE seed, over several seeds, with 1 and with 4 workers. Three problems:
+the same TPE seed, over several seeds, with 1 and with 4 workers. A fifth policy, `bohb`, is
+hyperband with the BOHB-style sampler of `bohb.py` in TPE's place (launched through `bohb.py`,
+which registers it as the method `bohb`). Three problems:
 - `quickstart`: the quickstart MLP (scikit-learn's digits, Adam), really trained: slow;
 - `curves`: learning curves fixed by seed that cross (`curves.py`);
 - `table`: real training replayed from a table (`make_table.py`, `table.py`): an SGD MLP on digits,
@@ -59,10 +61,14 @@ POLICIES = {
     "median": "early_stop: {type: median, warmup_steps: 3, startup_trials: 5}",
     "asha": "early_stop: {type: asha, min_iter: 1, eta: 3}",
     "hyperband": "early_stop: {type: hyperband, min_iter: 1, max_iter: EPOCHS, eta: 3}",
+    "bohb": "early_stop: {type: hyperband, min_iter: 1, max_iter: EPOCHS, eta: 3}",
 }
+#: the search method of a policy, when not TPE: `bohb` is hyperband with the BOHB-style sampler of
+#: `bohb.py`, which is not a method of sweeper: its sweeps launch through `bohb.py`, which registers it
+SEARCH = {"bohb": "bohb"}
 HEAD = """
 defaults:
-  - search: tpe
+  - search: METHOD
   - _self_
 name: es-bench
 objective: {metric: val_loss, goal: minimize}
@@ -115,7 +121,7 @@ def _sweep_yaml(problem: str, policy: str, budget: int, epochs: int, seed: int, 
     text = "\n".join(lines)
     # every trial reports at least one step, so the budget ends the sweep before n_trials does
     for k, v in {"EPOCHS": epochs, "TRIALS": budget + 100, "BUDGET": budget, "SEED": seed,
-                 "WORKERS": workers}.items():
+                 "WORKERS": workers, "METHOD": SEARCH.get(policy, "tpe")}.items():
         text = text.replace(k, str(v))
     return text
 
@@ -160,7 +166,8 @@ def run_policy(problem: str, policy: str, budget: int, epochs: int = 27, seed: i
         (d / "sweep.yaml").write_text(_sweep_yaml(problem, policy, budget, epochs, seed, workers))
         env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
         t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "sweeper.cli", "launch", "sweep.yaml"], cwd=d,
+        cli = [str(HERE / "bohb.py")] if SEARCH.get(policy) == "bohb" else ["-m", "sweeper.cli"]
+        p = subprocess.run([sys.executable, *cli, "launch", "sweep.yaml"], cwd=d,
                            capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
         if p.returncode != 0:
