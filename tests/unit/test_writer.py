@@ -33,6 +33,7 @@ from sweeper.tracking.mlflow.ops import (
     TrialStarted,
 )
 from sweeper.tracking.mlflow.run_writes import SERVER_THREADS, pool_size
+from sweeper.tracking.mlflow.sql_runs import Flushed
 from sweeper.tracking.mlflow.writer import Writer
 
 OPENED = [("experiment", "exp-1"), ("parent", "parent-1")]  # the writer's first answers
@@ -78,6 +79,7 @@ class FakeLayout:
         self.outage_after, self.jitter_s = outage_after, jitter_s
         self._lock = threading.Lock()
         self._rng = random.Random(7)
+        self.fast: Any = None  # RunLayout's SQLite fast path (sql_runs.SqlRuns); see StagingLayout
 
     def _call(self, name: str, *args: Any) -> None:
         with self._lock:
@@ -538,3 +540,83 @@ def test_runs_writes_go_on_threads_against_a_tracking_server_only() -> None:
     assert pool_size("http://127.0.0.1:5000") == pool_size("https://mlflow.example") == SERVER_THREADS > 1
     # a local store's writes serialize on its lock and the writer's GIL: inline
     assert pool_size("sqlite:////tmp/mlflow.db") == pool_size("postgresql://u@db/mlflow") == 0
+
+
+# --- a SQLite store: the runs' writes staged, one transaction per barrier -------------------------
+class FakeFast:
+    """sql_runs.SqlRuns as the writer sees it: `staged` writes, and `flush`, which may fail once or
+    find some runs deleted (`refused`)."""
+
+    def __init__(self, layout: FakeLayout, fail_flush: int | None = None, refused: int = 0) -> None:
+        self.layout, self.fail_flush, self.refused = layout, fail_flush, refused
+        self.ops: list[tuple[Any, ...]] = []
+        self.flushes: list[list[tuple[Any, ...]]] = []
+
+    @property
+    def staged(self) -> int:
+        return len(self.ops)
+
+    def flush(self) -> Flushed:
+        ops, self.ops = self.ops, []
+        self.layout.calls.append(("flush", len(ops)))
+        if self.fail_flush == len(self.flushes):
+            self.layout.down = True
+            raise Down("database is locked")
+        self.flushes.append(ops)
+        return Flushed(len(ops), self.refused)
+
+
+class StagingLayout(FakeLayout):
+    """RunLayout on a SQLite store: a run's logs and its end are staged, written at `flush`."""
+
+    def __init__(self, **kw: Any) -> None:
+        fail_flush, refused = kw.pop("fail_flush", None), kw.pop("refused", 0)
+        super().__init__(**kw)
+        self.fast = FakeFast(self, fail_flush, refused)
+
+    def log(self, number: int, metrics: list[Any] | None = None, params: list[Any] | None = None,
+            tags: dict[str, str] | None = None) -> None:
+        self.fast.ops.append(("log", self.runs[number], list(metrics or []), list(params or [])))
+
+    def trial_finished(self, number: int, status: str, metrics: list[Any], params: list[Any],
+                       tags: dict[str, str], out_dir: str | None, end_ms: int) -> None:
+        self.fast.ops.append(("end", self.runs[number], status))
+
+    def flush(self) -> Flushed:
+        return self.fast.flush()
+
+
+def test_a_drains_run_writes_go_in_one_flush_before_anything_that_reads_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = StagingLayout()
+    r = Rig(tmp_path, monkeypatch, layout)
+    ops = [op for n in range(3) for op in (started(n, {"x": n}), metrics(n, 1, {"loss": n}),
+                                           TrialEnded(n, "FINISHED", {"loss": n}, 1, {}, None, 5))]
+    answers = r.run(*ops, SweepTags({"sweep.x": "1"}), started(3, {"x": 3}), metrics(3, 1, {"loss": 3}))
+    assert [len(f) for f in layout.fast.flushes] == [6, 1]  # 3 runs' logs and ends at once; then trial 3's
+    names = [c[0] for c in layout.calls]
+    assert names == ["trial_started"] * 3 + ["flush", "sweep_tags", "trial_started", "flush"]
+    assert layout.fast.flushes[0][-1] == ("end", "run-2", "FINISHED")
+    assert answers == OPENED
+
+
+def test_a_failed_flush_counts_every_staged_write_and_takes_mlflow_down(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_mod, "PROBE_S", 3600.0)  # no probe succeeds within the test
+    layout = StagingLayout(fail_flush=0)
+    r = Rig(tmp_path, monkeypatch, layout)
+    answers = r.run(started(0, {"x": 0}), metrics(0, 1, {"loss": 0.5}), metrics(0, 2, {"loss": 0.4}),
+                    TrialEnded(0, "FINISHED", {"loss": 0.4}, 2, {}, None, 5),
+                    SweepTags({"sweep.x": "1"}))  # after the failed flush: dropped while down
+    assert ("errors", 4) in answers and ("down", True) in answers  # 3 staged writes + the dropped sweep_tags
+    assert "sweep_tags" not in [c[0] for c in layout.calls]
+
+
+def test_writes_to_runs_deleted_meanwhile_are_counted_but_mlflow_stays_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = StagingLayout(refused=1)
+    r = Rig(tmp_path, monkeypatch, layout)
+    answers = r.run(started(0, {"x": 0}), TrialEnded(0, "FINISHED", {"loss": 0.4}, 2, {}, None, 5),
+                    SweepTags({"sweep.x": "1"}))
+    assert ("errors", 1) in answers and ("down", True) not in answers
+    assert ("sweep_tags", {"sweep.x": "1"}) in layout.calls

@@ -6,7 +6,9 @@ its first metrics when they come in the same drain, else at the drain's end; par
 coalesce into one call per drain, the parent's description and the `trial.best` tag included;
 `best_config.yaml` is uploaded at most every 2 s). A trial run's own writes go through `RunWrites`
 (run_writes.py): against a tracking server on a few threads, a run's writes in order, with a
-barrier before whatever reads their results and at each drain's end; against a local store inline.
+barrier before whatever reads their results and at each drain's end; against a local store inline,
+and against a SQLite store (the default) staged and written at that barrier in one transaction
+(sql_runs.py): MLflow's own store spends four transactions on one `log_batch`.
 If MLflow fails, writes are dropped and counted while the writer probes it every 10 s; once it
 answers again, the writer goes on and `sweep sync` (run automatically at the end of a sweep that
 had failures) rebuilds what was dropped from the study.
@@ -251,6 +253,15 @@ class Writer:
         for what, e in outcome.failed:
             self._failed(what, e)
         self._errors += outcome.dropped
+        layout: RunLayout | None = getattr(self, "layout", None)
+        if layout is None or layout.fast is None or not layout.fast.staged:
+            return
+        staged = layout.fast.staged
+        try:  # a SQLite store: the runs' writes were staged, and go in one transaction now
+            self._errors += layout.flush().refused  # writes to runs deleted meanwhile: not an outage
+        except Exception as e:
+            self._failed("run writes", e)
+            self._errors += staged - 1  # as if written one by one: the first failed, the rest dropped
 
     def _parent_update(self, metrics: list[Any], tags: dict[str, str], describe: bool = True) -> None:
         """The drain's parent update in one call: the best-value history, the `best.*` tags and, if
