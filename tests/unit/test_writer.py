@@ -383,8 +383,10 @@ def test_a_run_the_worker_opened_is_adopted_and_never_created_twice(
           metrics(0, 1, {"loss": 0.3}, ts=150), TrialEnded(0, "FINISHED", {}, 1, {}, None, 200))
     assert r.layout.named("trial_started") == []
     assert r.layout.named("adopt") == [(0, "worker-run-0")]
-    # the worker logged the params with the run (trial_run.open_run): the writer never logs them twice
-    assert r.layout.named("log") == [("worker-run-0", [M("loss", 0.3, 150, 1)], [])]
+    # a local store: the opener logged the params with the run, the writer never logs them twice;
+    # a server: the opener left them to the loop, which sends them with the first metrics
+    later = [P("x", "0.5")] if threads else []
+    assert r.layout.named("log") == [("worker-run-0", [M("loss", 0.3, 150, 1)], later)]
     assert r.layout.named("trial_finished") == [("worker-run-0", "FINISHED", [], [], {}, 200)]
 
 
@@ -418,14 +420,17 @@ def test_the_opener_creates_the_run_at_placement_and_the_loop_adopts_it_with_the
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
     r = Rig(tmp_path, monkeypatch, FakeLayout(), threads)
     assert r.open_runs(OpenRun(0, {"trial.number": "0"}, {"x": 0.5}, 100)) == [(0, "opened-0")]
-    assert r.layout.named("create_trial_run") == [(0, {"trial.number": "0"}, {"x": 0.5})]  # params with the run
+    # params with the run on a local store (one transaction); against a server the driver waits for
+    # one request, not two: the loop sends them
+    with_run = {} if threads else {"x": 0.5}
+    assert r.layout.named("create_trial_run") == [(0, {"trial.number": "0"}, with_run)]
     assert r.layout.starts == {0: 100}  # the run starts when the trial was placed
     r.run(started(0, {"x": 0.5}, ts=100, hooked=True), RunOpened(0, "opened-0", {"gpu.name": "NVIDIA H200"}),
           metrics(0, 1, {"loss": 0.3}, ts=150))
     assert r.layout.named("adopt") == [(0, "opened-0")] and r.layout.named("trial_started") == []
-    # the worker's GPU tags land on the run; the params are never logged twice
+    # the worker's GPU tags land on the run; the params are logged once
     assert r.layout.named("log") == [("opened-0", [], [], {"gpu.name": "NVIDIA H200"}),
-                                     ("opened-0", [M("loss", 0.3, 150, 1)], [])]
+                                     ("opened-0", [M("loss", 0.3, 150, 1)], [P("x", "0.5")] if threads else [])]
 
 
 def test_a_run_the_opener_made_for_a_trial_that_did_not_wait_for_it_is_the_trials_only_run(

@@ -123,6 +123,7 @@ class Writer:
         self._best_moved = False  # a new best this drain: its run tagged, the parent described at the drain's end
         self._tagged_best: str | None = None  # the run that carries `trial.best=true`
         self._writes = RunWrites(0)
+        self._remote = pool_size(uri) > 0  # a tracking server: every write is a round trip
         self.finished = 0
         self._errors = 0
         self._down_since: float | None = None
@@ -309,8 +310,11 @@ class Writer:
                     if op.number not in self._settled:
                         if unreachable(self.uri):  # a TCP connect, not MLflow's minutes of retries
                             raise ConnectionError(f"MLflow at {self.uri} does not answer")
+                        # against a server the params are a request of their own: the loop sends
+                        # them (with the trial's first metrics, or at its drain's end) rather than
+                        # the driver waiting for a second round trip before it places the trial
                         run_id = self._made[op.number] = self.layout.create_trial_run(
-                            op.number, op.tags, op.ts, op.params)
+                            op.number, op.tags, op.ts, None if self._remote else op.params)
             except Exception as e:  # the loop creates the run itself, and meets the outage there
                 log.debug("could not open the run of trial %s: %s", op.number, _why(e))
             self._opened.put((op.number, run_id))
@@ -354,7 +358,8 @@ class Writer:
             if adopted is not None:
                 with self._open_lock:
                     self._made.pop(op.number, None)
-                self._pending_params.pop(op.number, None)  # the opener logged them with the run
+                if not self._remote:
+                    self._pending_params.pop(op.number, None)  # the opener logged them with the run
 
             def opened() -> None:
                 if adopted is not None:
