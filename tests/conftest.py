@@ -24,13 +24,13 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # of one or two long tests last, and the run ended waiting on them). Test-seconds per module from a full
 # run with 3 processes, rounded; a module not listed counts as 5. Stale numbers cost only balance.
 MODULE_SECONDS = {
-    "test_resume": 200, "test_layout": 180, "test_ray": 165, "test_storage_faults": 145, "test_api": 140,
+    "test_resume": 200, "test_layout": 205, "test_ray": 165, "test_storage_faults": 145, "test_api": 140,
     "test_budgets": 125, "test_hydra_plugin": 115, "test_bad_input": 100, "test_benchmarks": 100,
     "test_trial_mlflow": 90, "test_multi_objective": 90, "test_early_stop": 85, "test_bench_peers": 80,
     "test_wandb": 75, "test_chaos": 75, "test_view": 75, "test_command": 65, "test_same_name_race": 65,
     "test_export": 60, "test_cli": 55, "test_faults": 55, "test_tracking_down": 45, "test_conditional": 40,
     "test_gpus": 35, "test_bench_sample_efficiency": 30, "test_logs_bounded": 30, "test_configure": 25,
-    "test_report_browser": 15, "test_report": 15, "test_interrupt": 10, "test_mlflow_store": 10,
+    "test_report_browser": 15, "test_report": 15, "test_interrupt": 10, "test_mlflow_store": 10, "test_sql_runs": 10,
     "test_spec": 10,
 }
 
