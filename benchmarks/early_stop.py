@@ -342,6 +342,8 @@ def plot(summaries: dict[tuple[str, int], dict[str, dict[str, Any]]], path: str)
                 continue
             finite = []
             for p, v in s.items():
+                if p in SEARCH:  # five policies' bands clutter the panels: bohb is in the tables only
+                    continue
                 xs = [c[0] for c in v["curve"]]
                 lo, mid, hi = ([c[k] for c in v["curve"]] for k in (1, 2, 3))
                 ax.step(xs, mid, where="post", color=colors.get(p), label=p, lw=1.3)
