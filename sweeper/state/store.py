@@ -8,6 +8,7 @@ SQLite gets WAL journaling so `sweep status` can read while a sweep writes.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +24,27 @@ class StorageError(SweepError):
     pass
 
 
+class _NoFallbackNotice(logging.Filter):
+    """Drops Optuna's "Caught an error from sqlalchemy ... Falling back to a slower alternative":
+    its RDB storage logs it, with the SQL statement, whenever a trial query fails, and retries a
+    slower query (meant for SQLite's limit on IN lists). When the database is gone (a PostgreSQL
+    server stopped mid-query) the retry fails too and sweeper says so in one line; the notice
+    would add seven before it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Caught an error from sqlalchemy")
+
+
+_NOTICE_FILTER = _NoFallbackNotice()
+
+
 def _quiet() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rdb = logging.getLogger("optuna.storages._rdb.storage")
+    if _NOTICE_FILTER not in rdb.filters:
+        rdb.addFilter(_NOTICE_FILTER)
 
 
 def check_url(url: str) -> Any:

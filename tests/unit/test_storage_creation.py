@@ -39,3 +39,22 @@ def test_two_creations_of_one_study_refuse_the_second_in_one_line(tmp_path: Path
         assert "already exists" in str(e) and "\n" not in str(e)
     else:
         raise AssertionError("a second creation of the same study was not refused")
+
+
+def test_optunas_fallback_notice_is_dropped_so_a_lost_database_stays_one_line() -> None:
+    """Optuna's RDB storage logs 'Caught an error from sqlalchemy ... Falling back' (with the SQL)
+    when a trial query fails; a PostgreSQL server stopped mid-query made that seven lines before
+    sweeper's one (test_storage_faults). Its other warnings still get through."""
+    import logging
+
+    store._quiet()
+    store._quiet()  # idempotent: one filter
+    rdb = logging.getLogger("optuna.storages._rdb.storage")
+    assert rdb.filters.count(store._NOTICE_FILTER) == 1
+
+    def record(msg: str) -> logging.LogRecord:
+        return rdb.makeRecord(rdb.name, logging.WARNING, __file__, 1, msg, None, None)
+
+    assert not rdb.filter(record("Caught an error from sqlalchemy: (psycopg.errors.AdminShutdown) ... "
+                                 "Falling back to a slower alternative."))
+    assert rdb.filter(record("some other warning"))
