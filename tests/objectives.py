@@ -108,8 +108,15 @@ def checkpointed(cfg):
 
 
 def gpu_probe(cfg):
-    """Records which devices it was given and when it held them."""
+    """Records which devices it was given and when it held them. With `hold: N`, trials 0..N-1 each
+    wait (a handshake through files, up to 60 s) until all N have started, so that N slots are seen
+    in use at once however slowly the workers start on a loaded machine."""
     start = time.time()
+    number, hold = sweeper.trial_number(), int(cfg.get("hold", 0))
+    open(f"started-{number}", "w").close()
+    deadline = time.time() + 60
+    while number < hold and time.time() < deadline and not all(os.path.exists(f"started-{n}") for n in range(hold)):
+        time.sleep(0.02)
     time.sleep(0.4)
     devices = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     with open(f"gpu-{sweeper.trial_number()}.txt", "w") as f:

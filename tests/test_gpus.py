@@ -18,7 +18,9 @@ resources: {cpus: 1, gpus: GPUS}
 
 
 def test_half_a_gpu_puts_two_trials_on_each_device_never_more(workdir):
-    write(workdir / "sweep.yaml", SWEEP.replace("GPUS", "0.5"))
+    # hold: the first 4 trials wait for each other, so the 4 slots are seen in use at once
+    write(workdir / "sweep.yaml", SWEEP.replace("GPUS", "0.5").replace('params: {x: "interval(0.0, 1.0)"}',
+                                                                      'params: {x: "interval(0.0, 1.0)", hold: 4}'))
     p = run_cli(["launch", "sweep.yaml"], workdir, env={"SWEEPER_GPUS": "0,1"})
     assert p.returncode == 0, p.stderr
     spans = []
