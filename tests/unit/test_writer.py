@@ -587,9 +587,6 @@ class StagingLayout(FakeLayout):
                        tags: dict[str, str], out_dir: str | None, end_ms: int) -> None:
         self.fast.ops.append(("end", self.runs[number], status))
 
-    def flush(self) -> Flushed:
-        return self.fast.flush()
-
 
 def test_a_drains_run_writes_go_in_one_flush_before_anything_that_reads_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

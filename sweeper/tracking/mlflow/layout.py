@@ -20,7 +20,7 @@ from ...config.spec import SweepSpec
 from ...redact import mask
 from .lookup import quiet_mlflow
 from .meta import git, requirements, versions
-from .sql_runs import Flushed, sql_runs_for
+from .sql_runs import sql_runs_for
 from .store import commit_without_fsync, create_sqlite_store
 from .summary import NOTE_TAG, BestTrial
 
@@ -45,6 +45,11 @@ def tag_list(tags: dict[str, Any]) -> list[Any]:
     from mlflow.entities import RunTag
 
     return [RunTag(k, mask(str(v))[:TAG_MAX]) for k, v in tags.items()]
+
+
+def tag_dict(tags: dict[str, Any]) -> dict[str, str]:
+    """`tag_list`'s tags (masked, cut) as a dict, for the SQLite fast path (sql_runs)."""
+    return {t.key: t.value for t in tag_list(tags)}
 
 
 def params_yaml(params: dict[str, Any]) -> str:
@@ -98,7 +103,8 @@ class RunLayout:
             self.parent_id = run.info.run_id
         self.runs: dict[int, str] = {}  # trial number -> its child run
         # a SQLite store: child runs are created in one transaction and a drain's run writes go in
-        # one more (`flush`); elsewhere MLflow's client writes them as they come
+        # one more (the writer's barrier calls `fast.flush`); elsewhere MLflow's client writes them
+        # as they come
         self.fast = sql_runs_for(self.client, uri)
 
     def ping(self) -> None:
@@ -218,7 +224,7 @@ class RunLayout:
     def log(self, number: int, metrics: list[Any] | None = None, params: list[Any] | None = None,
             tags: dict[str, str] | None = None) -> None:
         if self.fast is not None:
-            self.fast.stage(self.runs[number], metrics, params, {t.key: t.value for t in tag_list(tags or {})})
+            self.fast.stage(self.runs[number], metrics, params, tag_dict(tags or {}))
             return
         self.client.log_batch(self.runs[number], metrics=metrics or [], params=params or [],
                               tags=tag_list(tags or {}))
@@ -227,7 +233,7 @@ class RunLayout:
                        tags: dict[str, str], out_dir: str | None, end_ms: int) -> None:
         run_id = self.runs[number]
         if self.fast is not None:
-            self.fast.stage(run_id, metrics, params, {t.key: t.value for t in tag_list(tags)}, end=(status, end_ms))
+            self.fast.stage(run_id, metrics, params, tag_dict(tags), end=(status, end_ms))
         else:
             self.client.log_batch(run_id, metrics=metrics, params=params, tags=tag_list(tags))
         if out_dir:
@@ -237,7 +243,3 @@ class RunLayout:
                     self.client.log_artifact(run_id, path)
         if self.fast is None:
             self.client.set_terminated(run_id, status=status, end_time=end_ms)
-
-    def flush(self) -> Flushed:
-        """Write what the child runs' writes staged (a SQLite store: one transaction for them all)."""
-        return self.fast.flush() if self.fast is not None else Flushed()

@@ -254,12 +254,12 @@ class Writer:
         for what, e in outcome.failed:
             self._failed(what, e)
         self._errors += outcome.dropped
-        layout: RunLayout | None = getattr(self, "layout", None)
-        if layout is None or layout.fast is None or not layout.fast.staged:
+        fast = self.layout.fast  # the barrier runs only once the loop has its layout
+        staged = fast.staged if fast is not None else 0
+        if not staged:
             return
-        staged = layout.fast.staged
         try:  # a SQLite store: the runs' writes were staged, and go in one transaction now
-            self._errors += layout.flush().refused  # writes to runs deleted meanwhile: not an outage
+            self._errors += fast.flush().refused  # writes to runs deleted meanwhile: not an outage
         except Exception as e:
             self._failed("run writes", e)
             self._errors += staged - 1  # as if written one by one: the first failed, the rest dropped
